@@ -1,0 +1,56 @@
+# nfsimap — run `make help` for the targets.
+
+GO          ?= go
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+BIN         := bin/nfsimap
+PKGS        := ./...
+FUZZTIME    ?= 10s
+TESTFLAGS   ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets.
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Build bin/nfsimap.
+	$(GO) build -o $(BIN) ./node
+
+.PHONY: run
+run: build ## Start one node on 127.0.0.1:1143 with a demo user (demo/demo) and spool in ./var.
+	./$(BIN) demo --dir var
+
+.PHONY: deps
+deps: ## Install what the tests need (Debian packages, staticcheck).
+	bash .ci/deps
+
+.PHONY: lint
+lint: deps ## go vet, staticcheck, gofmt and go mod tidy checks.
+	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './var/*'))"; \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
+
+.PHONY: test
+test: lint ## Everything CI runs: lint, then all tests with the race detector.
+	$(GO) test -race -shuffle=on -timeout 20m $(TESTFLAGS) $(PKGS)
+
+.PHONY: bench
+bench: ## Go benchmarks, once each.
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
+	FUZZTIME=$(FUZZTIME) bash .ci/fuzz
+
+.PHONY: torture
+torture: ## The spool torture test for 10 minutes per fault.
+	NFSIMAP_TORTURE_DURATION=10m $(GO) test -race -run Torture -timeout 0 -v ./internal/torture/
+
+.PHONY: clean
+clean: ## Remove build output and the demo spool.
+	rm -rf bin var
