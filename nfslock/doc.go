@@ -1,0 +1,48 @@
+// Package nfslock is the dot-lock nfsimap uses for mutual exclusion on a
+// mail spool shared over NFS (DESIGN.md, rule 2). It never uses flock,
+// fcntl locks or mmap: those are broken or absent on many NFS setups.
+//
+// The lock for a file F is the file "F.lock", the name Dovecot uses, so
+// Dovecot and nfsimap can share a spool during a migration.
+//
+// # Taking the lock
+//
+// Acquire writes a temp file with a unique name in the lock's directory
+// (".temp.HOST.PID.NONCE"), containing "PID:HOST:NONCE\n", and link(2)s it
+// to "F.lock". link fails when "F.lock" exists, which makes it exclusive
+// even where O_EXCL is not (old NFS). Over NFS a link reply can be lost and
+// the retransmitted request then fails although the first one worked, so on
+// any link error the temp file is stat'ed: a link count of 2 means the link
+// was made and the lock is ours. The temp file is always removed.
+//
+// # Stale locks
+//
+// A lock that was not changed for Options.StaleAge is broken: its mtime (by
+// our clock), or the time we last saw it change while waiting, whichever is
+// later, is older than StaleAge. A lock written by this host (same host
+// name) whose process is gone (kill(pid, 0) fails with ESRCH) is broken at
+// once. Content that cannot be parsed (empty, garbage) makes the lock
+// foreign: only its age can break it.
+//
+// Breaking is careful about a race between two waiters: the lock file is
+// first renamed to a private name, then checked to be the very file that was
+// judged stale (same inode, size, mtime and content). Only then is it
+// removed; otherwise it is linked back into place.
+//
+// # Holding the lock
+//
+// The holder refreshes the lock's mtime (Refresh), by default from a
+// goroutine every StaleAge/4. Refresh and Release first check that the file
+// at the lock path is still the holder's own (inode and content) and return
+// ErrStolen when it is not. Release removes the file through the same
+// rename-check-unlink step used for stale locks.
+//
+// # Limits
+//
+// Host names must be unique among the machines (and pid namespaces) sharing
+// the spool: a lock from the same host name whose pid does not exist here is
+// taken over at once. Clocks of the machines and the file server should
+// agree to well within StaleAge. Dovecot reads "PID:HOST:NONCE" as host
+// "HOST:NONCE", so it treats nfsimap's locks as foreign and breaks them only
+// by age, which is safe.
+package nfslock

@@ -1,0 +1,314 @@
+package maildir
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nfsimap/nfsimap/nfslock"
+)
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+func isStale(err error) bool    { return errors.Is(err, syscall.ESTALE) }
+
+// randHex returns n random bytes in hex.
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// syncDir fsyncs a directory so that a rename or link into it is durable.
+func (s *Store) syncDir(dir string) error {
+	if s.opt.NoFsync {
+		return nil
+	}
+	var d *os.File
+	err := s.retryStale(func() error {
+		var err error
+		d, err = os.Open(dir)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("maildir: open %s for fsync: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("maildir: fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// errNameTaken: replaceFile with create set found the name taken.
+var errNameTaken = errors.New("maildir: file appeared meanwhile")
+
+// replaceFile writes data to a fresh temp file next to path, fsyncs it,
+// renames it over path and fsyncs the directory. The caller holds path's
+// dot-lock; lock (may be nil) is checked just before the rename so that a
+// writer whose lock was broken does not overwrite the new owner's work.
+// With create set the file is linked into place instead, which fails with
+// errNameTaken when path exists after all (this client's cache said it did
+// not).
+func (s *Store) replaceFile(path string, data []byte, lock *nfslock.Lock, create bool) error {
+	dir, base := filepath.Split(path)
+	tmp := filepath.Join(dir, base+".tmp."+randHex(6))
+	var f *os.File
+	err := s.retryStale(func() error {
+		var err error
+		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, s.opt.FileMode)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("maildir: create %s: %w", tmp, err)
+	}
+	cleanup := func(err error) error {
+		_ = f.Close()
+		_ = os.Remove(tmp)
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return cleanup(fmt.Errorf("maildir: write %s: %w", tmp, err))
+	}
+	if !s.opt.NoFsync {
+		if err := f.Sync(); err != nil {
+			return cleanup(fmt.Errorf("maildir: fsync %s: %w", tmp, err))
+		}
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("maildir: close %s: %w", tmp, err)
+	}
+	if lock != nil {
+		if err := lock.Refresh(); err != nil {
+			_ = os.Remove(tmp)
+			return fmt.Errorf("maildir: lock on %s lost before replacing it: %w", path, err)
+		}
+	}
+	if create {
+		err = s.retryStale(func() error { return os.Link(tmp, path) })
+		_ = os.Remove(tmp)
+		if errors.Is(err, fs.ErrExist) {
+			return errNameTaken
+		}
+		if err != nil {
+			return fmt.Errorf("maildir: link %s: %w", path, err)
+		}
+	} else if err := s.renameRetry(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("maildir: rename %s: %w", tmp, err)
+	}
+	return s.syncDir(dir)
+}
+
+// lock takes the dot-lock of path.
+func (s *Store) lock(ctx context.Context, path string) (*nfslock.Lock, error) {
+	var l *nfslock.Lock
+	err := s.retryStale(func() error {
+		var err error
+		l, err = nfslock.Acquire(ctx, path, s.opt.Lock)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("maildir: lock %s: %w", path, err)
+	}
+	return l, nil
+}
+
+func (s *Store) unlock(l *nfslock.Lock) {
+	if err := l.Release(); err != nil {
+		s.opt.Logger.Warn("releasing a dot-lock failed", "lock", l.Path(), "err", err)
+	}
+}
+
+// readFile reads a whole file (opening it anew, which makes an NFS
+// client revalidate it), retrying ESTALE. A missing file gives (nil, nil,
+// fs error) with isNotExist true.
+func (s *Store) readFile(path string) ([]byte, os.FileInfo, error) {
+	var err error
+	for i := 0; i <= s.opt.StaleRetries; i++ {
+		var f *os.File
+		f, err = os.Open(path)
+		if err != nil {
+			if isStale(err) {
+				continue
+			}
+			return nil, nil, err
+		}
+		var st os.FileInfo
+		st, err = f.Stat()
+		var data []byte
+		if err == nil {
+			data, err = io.ReadAll(f)
+		}
+		_ = f.Close()
+		if err == nil {
+			return data, st, nil
+		}
+		if !isStale(err) {
+			return nil, nil, fmt.Errorf("maildir: read %s: %w", path, err)
+		}
+	}
+	return nil, nil, fmt.Errorf("maildir: read %s: %w: %w", path, ErrRetriesExhausted, err)
+}
+
+// hostPart makes the host name safe inside a file name.
+func hostPart(h string) string {
+	r := strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`, "\x00", "", "\n", "", "\r", "")
+	return r.Replace(h)
+}
+
+// newUnique returns a fresh unique part: Dovecot's "<sec>.M<usec>P<pid>"
+// plus a per-Store counter and random digits, then the host.
+func (s *Store) newUnique() string {
+	now := s.opt.Now()
+	n := s.seq.Add(1)
+	var b strings.Builder
+	b.WriteString(strconv.FormatInt(now.Unix(), 10))
+	b.WriteString(".M")
+	b.WriteString(strconv.Itoa(now.Nanosecond() / 1000))
+	b.WriteString("P")
+	b.WriteString(strconv.Itoa(os.Getpid()))
+	b.WriteString("Q")
+	b.WriteString(strconv.FormatUint(n, 10))
+	b.WriteString("R")
+	b.WriteString(randHex(4))
+	b.WriteString(".")
+	b.WriteString(hostPart(s.opt.Host))
+	return b.String()
+}
+
+// fileIdentity says whether a file changed since it was read.
+type fileIdentity struct {
+	ino   uint64
+	size  int64
+	mtime int64
+}
+
+func identityOf(st os.FileInfo) fileIdentity {
+	id := fileIdentity{size: st.Size(), mtime: st.ModTime().UnixNano()}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		id.ino = sys.Ino
+	}
+	return id
+}
+
+func inodeOf(st os.FileInfo) (dev, ino uint64) {
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return uint64(sys.Dev), sys.Ino
+	}
+	return 0, 0
+}
+
+// retryStale runs op again while it fails with ESTALE, at most
+// Options.StaleRetries more times. op must be safe to repeat after an
+// ESTALE (the filer did not do it).
+func (s *Store) retryStale(op func() error) error {
+	err := op()
+	for i := 0; i < s.opt.StaleRetries && isStale(err); i++ {
+		err = op()
+	}
+	return err
+}
+
+// renameRetry renames with ESTALE retries. If a retry finds the source
+// gone and the target present, the earlier attempt did it (a lost reply).
+func (s *Store) renameRetry(src, dst string) error {
+	staled := false
+	return s.retryStale(func() error {
+		err := os.Rename(src, dst)
+		if isStale(err) {
+			staled = true
+		}
+		if staled && isNotExist(err) {
+			if _, serr := os.Lstat(dst); serr == nil {
+				return nil
+			}
+		}
+		return err
+	})
+}
+
+// mkdirTolerant makes dir and its missing parents. EEXIST is success even
+// when a lookup still says the directory is missing: on NFS another node may
+// have made it a moment ago and this client's cache does not show it yet.
+func (s *Store) mkdirTolerant(dir string) error {
+	if _, err := s.stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := s.mkdirTolerant(parent); err != nil {
+			return err
+		}
+	}
+	err := s.waitVisible(context.Background(), func() error { return os.Mkdir(dir, s.opt.DirMode) })
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	return fmt.Errorf("maildir: mkdir %s: %w", dir, err)
+}
+
+// waitVisible retries op while it fails with ENOENT, for up to about five
+// seconds: a directory another node made a moment ago may be hidden from
+// this client until its caches expire.
+func (s *Store) waitVisible(ctx context.Context, op func() error) error {
+	err := s.retryStale(op)
+	delay := 20 * time.Millisecond
+	deadline := time.Now().Add(5 * time.Second)
+	for isNotExist(err) && time.Now().Before(deadline) {
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		if delay < 500*time.Millisecond {
+			delay *= 2
+		}
+		err = s.retryStale(op)
+	}
+	return err
+}
+
+// revalidate makes an NFS client fetch fresh attributes of path (and so
+// drop cached data of a changed file): chown(path, -1, -1) changes nothing
+// but is a SETATTR the filer answers with the current attributes.
+func (s *Store) revalidate(path string) {
+	_ = s.retryStale(func() error { return os.Chown(path, -1, -1) })
+}
+
+// stat is os.Stat with ESTALE retries.
+func (s *Store) stat(path string) (os.FileInfo, error) {
+	var st os.FileInfo
+	err := s.retryStale(func() error {
+		var err error
+		st, err = os.Stat(path)
+		return err
+	})
+	return st, err
+}
+
+// lstat is os.Lstat with ESTALE retries.
+func (s *Store) lstat(path string) (os.FileInfo, error) {
+	var st os.FileInfo
+	err := s.retryStale(func() error {
+		var err error
+		st, err = os.Lstat(path)
+		return err
+	})
+	return st, err
+}

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/nfsimap/nfsimap/node/config"
+	"github.com/nfsimap/nfsimap/node/demo"
+	"github.com/nfsimap/nfsimap/node/server"
+)
+
+func runCmd(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb, nil)
+	return code, out.String(), errb.String()
+}
+
+func TestVersionAndExample(t *testing.T) {
+	if code, out, _ := runCmd(t, "", "version"); code != 0 || !strings.HasPrefix(out, "nfsimap ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	code, out, _ := runCmd(t, "", "config", "example")
+	if code != 0 || !strings.Contains(out, "trusted_networks:") {
+		t.Errorf("config example: %d %q", code, out)
+	}
+	if code, _, _ := runCmd(t, "", "frobnicate"); code != 2 {
+		t.Errorf("unknown command: %d", code)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("listen:\n  imap: \"127.0.0.1:1143\"\n"), 0o600)
+	code, out, errs := runCmd(t, "", "config", "check", "-c", good, "--log.level=debug")
+	if code != 0 || !strings.Contains(out, "imap: 127.0.0.1:1143") || !strings.Contains(out, "level: debug") {
+		t.Errorf("check: %d %q %q", code, out, errs)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("listen:\n  imap: \":1143\"\nspool:\n  inboxx: /x\n"), 0o600)
+	code, _, errs = runCmd(t, "", "config", "check", "-c", bad)
+	if code != 1 || !strings.Contains(errs, "inboxx") {
+		t.Errorf("unknown key: %d %q", code, errs)
+	}
+	invalid := filepath.Join(dir, "invalid.yaml")
+	os.WriteFile(invalid, []byte("timeouts:\n  idle: 5m\n"), 0o600)
+	code, _, errs = runCmd(t, "", "config", "check", "-c", invalid)
+	if code != 1 || !strings.Contains(errs, "timeouts.idle") {
+		t.Errorf("invalid: %d %q", code, errs)
+	}
+	if code, _, _ := runCmd(t, "", "config", "check"); code != 1 {
+		t.Errorf("check without a file: %d", code)
+	}
+}
+
+func TestPw(t *testing.T) {
+	code, out, errs := runCmd(t, "hunter2\n", "pw")
+	if code != 0 || !strings.Contains(out, "$6$") {
+		t.Errorf("pw: %d %q %q", code, out, errs)
+	}
+	code, out, _ = runCmd(t, "", "pw", "-s", "PLAIN", "-p", "x")
+	if code != 0 || strings.TrimSpace(out) == "" {
+		t.Errorf("pw -p: %d %q", code, out)
+	}
+}
+
+// TestServeDemo runs a node on a demo spool, logs in with a real client,
+// reads the welcome message and stops the node with SIGTERM.
+func TestServeDemo(t *testing.T) {
+	dir := t.TempDir()
+	path, err := demo.Setup(dir, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigs := make(chan os.Signal, 1)
+	addrc := make(chan string, 1)
+	logs := &syncWriter{w: new(bytes.Buffer)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(context.Background(), cfg, logs, sigs, func(srv *server.Server) {
+			a, _ := srv.Addrs()
+			addrc <- a.String()
+		})
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(demo.User, demo.Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel.NumMessages != 3 {
+		t.Fatalf("%d messages in the demo INBOX, want 3", sel.NumMessages)
+	}
+	st, err := c.Status("Archive", &imap.StatusOptions{NumMessages: true}).Wait()
+	if err != nil || st.NumMessages == nil || *st.NumMessages != 2 {
+		t.Fatalf("STATUS Archive: %+v %v, want 2 messages", st, err)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Envelope: true}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].Envelope == nil || msgs[0].Envelope.Subject != "Welcome to nfsimap" {
+		t.Fatalf("fetched %+v", msgs)
+	}
+	sigs <- syscall.SIGTERM
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+// syncWriter serialises writes to a buffer shared with the test.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
+}
+
+// TestSighupReloadsCertificate serves IMAPS, replaces the certificate
+// files and sends SIGHUP on the signal channel.
+func TestSighupReloadsCertificate(t *testing.T) {
+	dir := t.TempDir()
+	path, err := demo.Setup(dir, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeCert(t, certFile, keyFile, "first")
+	cfg, err := config.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen.IMAPS = "127.0.0.1:0"
+	cfg.TLS = config.TLS{CertFile: certFile, KeyFile: keyFile}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sigs := make(chan os.Signal, 1)
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(context.Background(), cfg, io.Discard, sigs, func(srv *server.Server) {
+			_, a := srv.Addrs()
+			addrc <- a.String()
+		})
+	}()
+	addr := <-addrc
+	if cn := peerCN(t, addr); cn != "first" {
+		t.Fatalf("certificate %q", cn)
+	}
+	writeCert(t, certFile, keyFile, "second")
+	sigs <- syscall.SIGHUP
+	deadline := time.Now().Add(10 * time.Second)
+	for peerCN(t, addr) != "second" {
+		if time.Now().After(deadline) {
+			t.Fatal("certificate not reloaded after SIGHUP")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sigs <- syscall.SIGTERM
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func peerCN(t *testing.T, addr string) string {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+}
+
+func writeCert(t *testing.T, certFile, keyFile, cn string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
