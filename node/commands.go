@@ -216,6 +216,10 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, sigs <-chan o
 		return err
 	}
 	fcfg.Version = version
+	fcfg.NodeName = cfg.Cluster.NodeName
+	if fcfg.NodeName == "" {
+		fcfg.NodeName, _ = os.Hostname()
+	}
 	fcfg.PreAuthTimeout = cfg.Timeouts.PreAuth
 	fcfg.IdleTimeout = cfg.Timeouts.Idle
 	fcfg.CommandTimeout = cfg.Timeouts.Command

@@ -83,6 +83,10 @@ type Config struct {
 	// ServerName and Version are sent in ID replies and the greeting.
 	ServerName string
 	Version    string
+	// NodeName, when set, is sent in ID replies as "environment"
+	// "node=NAME", so a client or the load tester can tell which node of
+	// a cluster served it.
+	NodeName string
 	// TLSConfig enables STARTTLS (and is used for nothing else here;
 	// implicit TLS is done by the listener). nil: no STARTTLS.
 	TLSConfig *tls.Config
@@ -96,6 +100,9 @@ type Config struct {
 	// IdleTimeout bounds the wait for the next command after login (and
 	// an IDLE). RFC 3501 asks for at least 30 minutes. Default 31 min.
 	IdleTimeout time.Duration
+	// IdleKeepalive is how often a client in IDLE gets "* OK Still here"
+	// so that NAT boxes and clients keep the connection. Default 2 min.
+	IdleKeepalive time.Duration
 	// CommandTimeout bounds each read inside a command after login
 	// (literal data, the rest of a line). Default 5 min.
 	CommandTimeout time.Duration
@@ -139,6 +146,7 @@ func DefaultConfig() Config {
 		Version:         "dev",
 		PreAuthTimeout:  60 * time.Second,
 		IdleTimeout:     31 * time.Minute,
+		IdleKeepalive:   2 * time.Minute,
 		CommandTimeout:  5 * time.Minute,
 		WriteTimeout:    5 * time.Minute,
 		MaxLineLength:   64 * 1024,
@@ -187,6 +195,7 @@ func (c Config) withDefaults() Config {
 	}
 	setDur(&c.PreAuthTimeout, d.PreAuthTimeout)
 	setDur(&c.IdleTimeout, d.IdleTimeout)
+	setDur(&c.IdleKeepalive, d.IdleKeepalive)
 	setDur(&c.CommandTimeout, d.CommandTimeout)
 	setDur(&c.WriteTimeout, d.WriteTimeout)
 	setDur(&c.FailDelay, d.FailDelay)
@@ -219,7 +228,7 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	switch {
-	case c.PreAuthTimeout < 0, c.IdleTimeout < 0, c.CommandTimeout < 0, c.WriteTimeout < 0:
+	case c.PreAuthTimeout < 0, c.IdleTimeout < 0, c.IdleKeepalive < 0, c.CommandTimeout < 0, c.WriteTimeout < 0:
 		return errors.New("front: timeouts must not be negative")
 	case c.FailDelay < 0 || c.FailDelayMax < c.FailDelay:
 		return errors.New("front: need 0 <= FailDelay <= FailDelayMax")

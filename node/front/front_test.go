@@ -213,13 +213,13 @@ func TestFailedLoginDelayGrows(t *testing.T) {
 }
 
 func TestIDBeforeAndAfterLogin(t *testing.T) {
-	env := startEnv(t, nil)
+	env := startEnv(t, func(c *Config) { c.NodeName = "node7" })
 	c := env.dial()
 	c.send(`a ID ("name" "testclient" "version" {3}` + "\r\n")
 	c.expect("+ ")
 	c.send("1.0)\r\n")
 	l := c.expect("* ID")
-	if !strings.Contains(l, `"name" "nfsimap"`) {
+	if !strings.Contains(l, `"name" "nfsimap"`) || !strings.Contains(l, `"environment" "node=node7"`) {
 		t.Errorf("ID reply %q", l)
 	}
 	c.expect("a OK")
@@ -606,4 +606,20 @@ func TestAuthenticatedIdleTimeout(t *testing.T) {
 	if d := time.Since(start); d < 250*time.Millisecond {
 		t.Errorf("logged out after %v", d)
 	}
+}
+
+func TestIdleKeepalive(t *testing.T) {
+	env := startEnv(t, func(c *Config) { c.IdleKeepalive = 100 * time.Millisecond })
+	c := env.dial()
+	c.login()
+	c.send("s SELECT INBOX\r\n")
+	c.expect("s OK")
+	c.send("i IDLE\r\n")
+	c.expect("+ ")
+	c.expect("* OK Still here")
+	c.expect("* OK Still here")
+	c.send("DONE\r\n")
+	c.expect("i OK")
+	c.send("n NOOP\r\n")
+	c.expect("n OK")
 }

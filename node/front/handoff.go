@@ -620,16 +620,69 @@ func (h *handoffConn) waitLine() ([]byte, error) {
 	}
 	h.phase.Store(phaseWaiting)
 	defer h.phase.Store(phaseBusy)
-	h.raw.SetReadDeadline(time.Now().Add(h.f.cfg.IdleTimeout))
+	deadline := time.Now().Add(h.f.cfg.IdleTimeout)
+	h.raw.SetReadDeadline(deadline)
 	if h.stop.Load() {
 		h.bye("[UNAVAILABLE] Server shutting down")
 		return nil, errStop
+	}
+	if err := h.idleKeepalives(deadline); err != nil {
+		return nil, err
 	}
 	line, err := h.lr.readLine()
 	if err != nil && !errors.Is(err, errLineTooLong) {
 		return nil, h.readErr(err)
 	}
 	return line, err
+}
+
+// idleKeepalives waits, while the client is in IDLE, for its next byte
+// and says "* OK Still here" every IdleKeepalive until then. It peeks, so
+// nothing the client sends is lost to a keepalive's read deadline. It
+// returns with the read deadline set to deadline.
+func (h *handoffConn) idleKeepalives(deadline time.Time) error {
+	every := h.f.cfg.IdleKeepalive
+	h.outMu.Lock()
+	idling := h.idling
+	h.outMu.Unlock()
+	if !idling || every <= 0 {
+		return nil
+	}
+	for {
+		next := time.Now().Add(every)
+		if next.After(deadline) {
+			break
+		}
+		h.raw.SetReadDeadline(next)
+		_, err := h.br.Peek(1)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) || h.stop.Load() {
+			h.raw.SetReadDeadline(deadline)
+			return h.readErr(err)
+		}
+		if err := h.keepalive(); err != nil {
+			return err
+		}
+	}
+	h.raw.SetReadDeadline(deadline)
+	return nil
+}
+
+// keepalive writes "* OK Still here" if go-imap's output is at a line
+// boundary (else the next keepalive will).
+func (h *handoffConn) keepalive() error {
+	h.outMu.Lock()
+	defer h.outMu.Unlock()
+	if h.closed {
+		return errStop
+	}
+	if len(h.head) > 0 || h.outLit > 0 || h.afterLit {
+		return nil
+	}
+	h.out = append(h.out, "* OK Still here\r\n"...)
+	return h.flushLocked()
 }
 
 // forwardLine reads one line inside a command and queues it for go-imap,

@@ -62,6 +62,12 @@ func handleID(out []byte, tag string, args []byte, info *ConnInfo, cfg Config, l
 	out = quote(out, "version")
 	out = append(out, ' ')
 	out = quote(out, cfg.Version)
+	if cfg.NodeName != "" {
+		out = append(out, ' ')
+		out = quote(out, "environment")
+		out = append(out, ' ')
+		out = quote(out, "node="+cfg.NodeName)
+	}
 	out = append(out, ")\r\n"...)
 	return imaperr.Format(out, tag, &imap.StatusResponse{Type: imap.StatusResponseTypeOK, Text: "ID completed"})
 }
