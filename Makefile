@@ -48,8 +48,9 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
 	FUZZTIME=$(FUZZTIME) bash .ci/fuzz
 
 .PHONY: torture
-torture: ## The spool torture test for 10 minutes per fault.
-	NFSIMAP_TORTURE_DURATION=10m $(GO) test -race -run Torture -timeout 0 -v ./internal/torture/
+TORTURE_DURATION ?= 3m
+torture: ## The spool torture test, TORTURE_DURATION (default 3m) per fault variant (10 variants).
+	NFSIMAP_TORTURE_DURATION=$(TORTURE_DURATION) $(GO) test -race -run TestTorture -timeout 6h -v ./internal/torture/
 
 .PHONY: clean
 clean: ## Remove build output and the demo spool.

@@ -258,6 +258,42 @@ func TestCountersOpenRead(t *testing.T) {
 	}
 }
 
+// TestCountersCaching shows that the counters see only what the kernel's
+// caches let through, which is what a filer would see.
+func TestCountersCaching(t *testing.T) {
+	backing := t.TempDir()
+	writeFile(t, filepath.Join(backing, "f"), "x")
+	opt := shortOptions()
+	opt.AttrTimeout, opt.EntryTimeout = 5*time.Second, 5*time.Second
+	m := MountT(t, backing, opt)
+	p := filepath.Join(m.Dir, "f")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatal(err)
+	}
+	first := m.Counters()
+	if first.Lookup != 1 {
+		t.Errorf("first stat: %d LOOKUPs, want 1", first.Lookup)
+	}
+	for range 100 {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := m.Counters().Sub(first); d != (Counters{}) {
+		t.Errorf("100 cached stats reached the server: %+v", d)
+	}
+	// A missing name: one LOOKUP, then the negative entry answers.
+	m.ResetCounters()
+	for range 10 {
+		if _, err := os.Stat(filepath.Join(m.Dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("stat of a missing file: %v", err)
+		}
+	}
+	if c := m.Counters(); c.Lookup != 1 {
+		t.Errorf("10 stats of a missing name: %d LOOKUPs, want 1", c.Lookup)
+	}
+}
+
 func TestCloseToOpen(t *testing.T) {
 	backing := t.TempDir()
 	opt := shortOptions()

@@ -52,6 +52,9 @@ type Snapshot struct {
 	MovedFromNew []uint32
 	// Stamp is the mailbox's change stamp taken before the Sync read the
 	// spool: if a later Mailbox.Stamp equals it, nothing visible changed.
+	// It is the zero Stamp when the Sync could not take the uidlist lock
+	// (held too long by someone else): files without a UID were left out
+	// and a later Sync must look again.
 	Stamp Stamp
 }
 
@@ -88,6 +91,13 @@ type SyncOptions struct {
 	// read-write SELECT does. Their UIDs are reported in
 	// Snapshot.MovedFromNew.
 	MoveNew bool
+	// IfChanged returns the handle's last snapshot without listing the
+	// maildir when its Stamp is unchanged and new/ and cur/ were last
+	// changed more than two seconds ago (so a change within the same
+	// second of a coarse mtime cannot hide). On NFS the stamp comes from
+	// cached attributes: new mail may show a few seconds late, never
+	// wrongly. The returned snapshot's MovedFromNew is empty.
+	IfChanged bool
 }
 
 // AppendOptions are the metadata of an appended message.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // makeMaildir fills dir with n small messages in cur/ (as other software
@@ -110,6 +111,31 @@ func BenchmarkStampUnchanged(b *testing.B) {
 		st, err := m.Stamp(ctx)
 		if err != nil || !st.Equal(snap.Stamp) {
 			b.Fatal("changed")
+		}
+	}
+}
+
+// BenchmarkSyncIfChangedUnchanged10k: Sync with IfChanged on an unchanged
+// 10,000-message maildir (three stats, no listing).
+func BenchmarkSyncIfChangedUnchanged10k(b *testing.B) {
+	dir := makeMaildir(b, 10000)
+	ctx := context.Background()
+	opt := DefaultOptions()
+	opt.Host = "bench"
+	opt.Now = func() time.Time { return time.Now().Add(time.Minute) }
+	s, err := New(Paths{Inbox: dir}, opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, _ := s.Mailbox(ctx, "INBOX")
+	if _, err := m.Sync(ctx, SyncOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		snap, err := m.Sync(ctx, SyncOptions{IfChanged: true})
+		if err != nil || len(snap.Messages) != 10000 {
+			b.Fatalf("%v", err)
 		}
 	}
 }

@@ -261,6 +261,17 @@ func (s *Store) mkdirTolerant(dir string) error {
 	return fmt.Errorf("maildir: mkdir %s: %w", dir, err)
 }
 
+// mkdirOne makes dir, whose parent must exist (it is never created: a
+// folder deleted by another node must not come back). EEXIST is success;
+// a parent that is not visible yet is waited for a few seconds.
+func (s *Store) mkdirOne(ctx context.Context, dir string) error {
+	err := s.waitVisible(ctx, func() error { return os.Mkdir(dir, s.opt.DirMode) })
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	return fmt.Errorf("maildir: mkdir %s: %w", dir, err)
+}
+
 // waitVisible retries op while it fails with ENOENT, for up to about five
 // seconds: a directory another node made a moment ago may be hidden from
 // this client until its caches expire.

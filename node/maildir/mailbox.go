@@ -42,6 +42,7 @@ type Mailbox struct {
 	missingSince map[string]time.Time // unique parts in the uidlist but missing from the listing (or unlinked here), since when
 	extraNames   map[string][]string  // unique part -> other names (relative paths) in the last listing
 	lastTmpClean time.Time            // when tmp/ was last cleaned of old files
+	dupsSeen     map[string]bool      // pairs of names of one unique part already looked at
 	uidValidity  uint32               // last UIDVALIDITY seen, 0 before the first Sync
 	lastSnap     *Snapshot            // last snapshot returned
 }
@@ -189,7 +190,10 @@ func (m *Mailbox) listLocked() (map[string]*entry, []dupPair, error) {
 			// The maildir is there but not new/ or cur/: a lookup that
 			// failed for a moment, or a maildir made without it. Make it
 			// (EEXIST is fine) and list again.
-			if err := m.store.mkdirTolerant(subdir); err != nil {
+			if err := m.store.mkdirOne(context.Background(), subdir); err != nil {
+				if isNotExist(err) {
+					return nil, nil, fmt.Errorf("%w: %s: %w", ErrNoMailbox, m.name, err)
+				}
 				return nil, nil, err
 			}
 			names, err = m.store.readDirNames(subdir)
@@ -300,6 +304,11 @@ func (m *Mailbox) dropDueLocked(unique string, now time.Time) bool {
 
 func (m *Mailbox) syncOnceLocked(ctx context.Context, opt SyncOptions, want []wantFile) (*Snapshot, []uint32, error) {
 	stamp := m.stampLocked()
+	if opt.IfChanged && len(want) == 0 && m.unchangedLocked(stamp, opt) {
+		snap := *m.lastSnap
+		snap.MovedFromNew = nil
+		return &snap, nil, nil
+	}
 	ul, corrupt, err := m.readUidlistLocked(false)
 	if err != nil {
 		return nil, nil, err
@@ -315,7 +324,20 @@ func (m *Mailbox) syncOnceLocked(ctx context.Context, opt SyncOptions, want []wa
 		}
 		m.extraNames[d.other.name.Unique] = append(m.extraNames[d.other.name.Unique], d.other.rel())
 	}
-	need := ul == nil || corrupt || len(dups) > 0 || len(want) > 0
+	need := ul == nil || corrupt || len(want) > 0
+	for _, d := range dups {
+		// Each pair is looked at once under the lock (two different files
+		// get renamed apart there); two names of one inode stay, and must
+		// not make every later sync take the lock.
+		key := d.kept.rel() + "\x00" + d.other.rel()
+		if !m.dupsSeen[key] {
+			if m.dupsSeen == nil {
+				m.dupsSeen = map[string]bool{}
+			}
+			m.dupsSeen[key] = true
+			need = true
+		}
+	}
 	if !need {
 		for u := range ents {
 			if _, ok := m.ulIndex[u]; !ok {
@@ -337,8 +359,17 @@ func (m *Mailbox) syncOnceLocked(ctx context.Context, opt SyncOptions, want []wa
 	}
 	var uids []uint32
 	if need {
-		ul, ents, uids, stamp, err = m.assignLocked(ctx, want)
-		if err != nil {
+		nul, nents, nuids, nstamp, err := m.assignLocked(ctx, want)
+		switch {
+		case err == nil:
+			ul, ents, uids, stamp = nul, nents, nuids, nstamp
+		case errors.Is(err, nfslock.ErrTimeout) && len(want) == 0 && ul != nil && !corrupt:
+			// The uidlist lock is held too long (by a crashed node, until
+			// it goes stale): serve what has UIDs; the new files show up
+			// at a later sync.
+			m.store.opt.Logger.Warn("uidlist lock not available, new mail stays hidden for now", "dir", m.dir, "err", err)
+			stamp = Stamp{} // never "unchanged"
+		default:
 			return nil, nil, err
 		}
 	}
@@ -354,6 +385,26 @@ func (m *Mailbox) syncOnceLocked(ctx context.Context, opt SyncOptions, want []wa
 	}
 	m.lastSnap = snap
 	return snap, uids, nil
+}
+
+// unchangedLocked tells whether the last snapshot can stand for stamp.
+func (m *Mailbox) unchangedLocked(stamp Stamp, opt SyncOptions) bool {
+	last := m.lastSnap
+	if last == nil || !stamp.Equal(last.Stamp) || stamp.CurMtime.IsZero() {
+		return false
+	}
+	now := m.store.opt.Now()
+	if now.Sub(stamp.NewMtime) < 2*time.Second || now.Sub(stamp.CurMtime) < 2*time.Second {
+		return false
+	}
+	if opt.MoveNew {
+		for _, msg := range last.Messages {
+			if msg.InNew {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // assignLocked takes the uidlist lock, reads the uidlist and lists the
@@ -394,6 +445,10 @@ func (m *Mailbox) assignUnderLock(ctx context.Context, lock *nfslock.Lock, want 
 	old, corrupt, err := m.readUidlistLocked(true)
 	if err != nil {
 		return nil, nil, nil, stamp, err
+	}
+	create := old == nil && !corrupt
+	if create {
+		old = m.courierUIDsLocked()
 	}
 	ents, dups, err := m.listLocked()
 	if err != nil {
@@ -530,7 +585,7 @@ func (m *Mailbox) assignUnderLock(ctx context.Context, lock *nfslock.Lock, want 
 			uids[i] = byUnique[w.unique]
 		}
 	}
-	if err := m.store.replaceFile(m.uidlistPath(), nu.Marshal(), lock, old == nil && !corrupt); err != nil {
+	if err := m.store.replaceFile(m.uidlistPath(), nu.Marshal(), lock, create); err != nil {
 		return nil, nil, nil, stamp, err
 	}
 	var id fileIdentity
@@ -541,6 +596,25 @@ func (m *Mailbox) assignUnderLock(ctx context.Context, lock *nfslock.Lock, want 
 	after := m.stampLocked()
 	stamp.UidlistMtime, stamp.UidlistSize, stamp.UidlistIno = after.UidlistMtime, after.UidlistSize, after.UidlistIno
 	return nu, ents, uids, stamp, nil
+}
+
+// CourierUIDDBName is Courier-IMAP's UID file. Its format is Dovecot's
+// uidlist version 1; on first sight of a maildir without dovecot-uidlist
+// its UIDs and UIDVALIDITY are kept.
+const CourierUIDDBName = "courierimapuiddb"
+
+func (m *Mailbox) courierUIDsLocked() *Uidlist {
+	data, _, err := m.store.readFile(filepath.Join(m.dir, CourierUIDDBName))
+	if err != nil {
+		return nil
+	}
+	ul, err := ParseUidlist(data)
+	if ul == nil {
+		m.store.opt.Logger.Warn("unusable courierimapuiddb ignored", "dir", m.dir, "err", err)
+		return nil
+	}
+	m.store.opt.Logger.Info("importing UIDs from courierimapuiddb", "dir", m.dir, "uidvalidity", ul.UIDValidity, "records", len(ul.Records))
+	return ul
 }
 
 // tmpMaxAge is the age after which a file left in tmp/ is removed

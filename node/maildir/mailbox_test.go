@@ -344,6 +344,18 @@ func TestUWImportAndDovecotUidlist(t *testing.T) {
 			t.Fatalf("%v next %d", got, snap.UIDNext)
 		}
 	})
+	t.Run("courier", func(t *testing.T) {
+		dir := t.TempDir()
+		writeRaw(t, dir, CourierUIDDBName, "1 1111 20\n7 100.a.host:2,S\n12 101.b.host\n", time.Time{})
+		writeRaw(t, dir, "cur/100.a.host:2,S", "a", time.Unix(2, 0))
+		writeRaw(t, dir, "cur/101.b.host:2,", "b", time.Unix(1, 0))
+		writeRaw(t, dir, "new/102.c.host", "c", time.Time{})
+		m := mustMailbox(t, newTestStore(t, dir), "INBOX")
+		snap := mustSync(t, m, SyncOptions{})
+		if fmt.Sprint(uidsOf(snap)) != "[7 12 20]" || snap.UIDValidity != 1111 || snap.UIDNext != 21 {
+			t.Fatalf("%+v", snap)
+		}
+	})
 	t.Run("dovecot-v1", func(t *testing.T) {
 		dir := t.TempDir()
 		writeRaw(t, dir, UidlistName, uidlistV1, time.Time{})
@@ -534,5 +546,90 @@ func TestTooManyKeywords(t *testing.T) {
 	}
 	if _, err := m.Store(ctx, uid, FlagsAdd, 0, []string{"bad keyword"}); !errors.Is(err, ErrInvalidName) {
 		t.Fatalf("%v", err)
+	}
+}
+
+func TestHardLinkDupDoesNotRewrite(t *testing.T) {
+	dir := t.TempDir()
+	m := mustMailbox(t, newTestStore(t, dir), "INBOX")
+	writeRaw(t, dir, "cur/d:2,S", "x", time.Time{})
+	if err := os.Link(filepath.Join(dir, "cur/d:2,S"), filepath.Join(dir, "new/d")); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, m, SyncOptions{})
+	st1, _ := os.Stat(filepath.Join(dir, UidlistName))
+	snap := mustSync(t, m, SyncOptions{})
+	st2, _ := os.Stat(filepath.Join(dir, UidlistName))
+	if len(snap.Messages) != 1 || !os.SameFile(st1, st2) {
+		t.Fatalf("rewritten or doubled: %+v", snap.Messages)
+	}
+}
+
+func TestSyncIfChanged(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	clock := time.Now()
+	opt := testOptions(t)
+	opt.Now = func() time.Time { return clock }
+	s, err := New(Paths{Inbox: dir}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mustMailbox(t, s, "INBOX")
+	if _, err := m.Append(ctx, strings.NewReader("x"), AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s1 := mustSync(t, m, SyncOptions{})
+	// Within two seconds of the last change: always a real sync.
+	if s2 := mustSync(t, m, SyncOptions{IfChanged: true}); s2 == s1 || len(s2.Messages) != 1 {
+		t.Fatal("not synced")
+	}
+	clock = clock.Add(5 * time.Second)
+	s3 := mustSync(t, m, SyncOptions{IfChanged: true})
+	s4 := mustSync(t, m, SyncOptions{IfChanged: true})
+	if len(s4.Messages) != 1 || s4.Stamp != s3.Stamp {
+		t.Fatalf("%+v", s4)
+	}
+	// A delivery changes new/: seen.
+	if _, err := m.Deliver(ctx, strings.NewReader("y")); err != nil {
+		t.Fatal(err)
+	}
+	if s5 := mustSync(t, m, SyncOptions{IfChanged: true}); len(s5.Messages) != 2 {
+		t.Fatalf("%+v", s5.Messages)
+	}
+}
+
+func TestSyncWithoutLock(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	opt := testOptions(t)
+	opt.Lock.Timeout = 300 * time.Millisecond
+	s, err := New(Paths{Inbox: dir}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mustMailbox(t, s, "INBOX")
+	if _, err := m.Append(ctx, strings.NewReader("x"), AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Another node holds the uidlist lock (a live one: fresh mtime).
+	writeRaw(t, dir, UidlistName+".lock", "otherhost:1:x\n", time.Time{})
+	writeRaw(t, dir, "new/later", "y", time.Time{})
+	snap, err := m.Sync(ctx, SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Messages) != 1 || snap.Stamp != (Stamp{}) {
+		t.Fatalf("%+v", snap)
+	}
+	if _, err := m.Append(ctx, strings.NewReader("z"), AppendOptions{}); err == nil {
+		t.Fatal("append without the lock worked")
+	}
+	if err := os.Remove(filepath.Join(dir, UidlistName+".lock")); err != nil {
+		t.Fatal(err)
+	}
+	// The failed append left nothing behind.
+	if snap := mustSync(t, m, SyncOptions{}); len(snap.Messages) != 2 {
+		t.Fatalf("%+v", snap.Messages)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,4 +97,60 @@ func TestNFSMounts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNFSOpCounts counts what the filer sees for the common cases: a
+// STATUS-like check of an unchanged mailbox must not list or read.
+func TestNFSOpCounts(t *testing.T) {
+	if err := nfstest.Available(); err != nil {
+		t.Skipf("no FUSE here: %v", err)
+	}
+	ctx := context.Background()
+	backing := t.TempDir()
+	setup := mustMailbox(t, newTestStore(t, filepath.Join(backing, "Maildir")), "INBOX")
+	for i := 0; i < 200; i++ {
+		if _, err := setup.Deliver(ctx, strings.NewReader(fmt.Sprintf("m%d\n", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mt := nfstest.MountT(t, backing, nfstest.Options{CacheDir: true})
+	opt := testOptions(t)
+	opt.Now = func() time.Time { return time.Now().Add(time.Minute) }
+	s, err := New(Paths{Inbox: filepath.Join(mt.Dir, "Maildir")}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mustMailbox(t, s, "INBOX")
+	measure := func(name string, f func()) nfstest.Counters {
+		mt.ResetCounters()
+		f()
+		c := mt.Counters()
+		t.Logf("%s: lookup %d getattr %d readdir %d open %d read %d create %d rename %d link %d unlink %d setattr %d fsync %d",
+			name, c.Lookup, c.Getattr, c.Readdir, c.Open, c.Read, c.Create, c.Rename, c.Link, c.Unlink, c.Setattr, c.Fsync)
+		return c
+	}
+	measure("first sync (assigns 200 UIDs)", func() { mustSync(t, m, SyncOptions{}) })
+	measure("sync, unchanged", func() { mustSync(t, m, SyncOptions{}) })
+	c := measure("sync IfChanged, unchanged", func() { mustSync(t, m, SyncOptions{IfChanged: true}) })
+	if c.Readdir != 0 || c.Open != 0 || c.Read != 0 {
+		t.Errorf("unchanged IfChanged sync listed or read: %+v", c)
+	}
+	c = measure("Stamp", func() {
+		if _, err := m.Stamp(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if c.Readdir != 0 || c.Open != 0 {
+		t.Errorf("Stamp listed or opened: %+v", c)
+	}
+	measure("append", func() {
+		if _, err := m.Append(ctx, strings.NewReader("x\n"), AppendOptions{Flags: FlagSeen}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	measure("store +FLAGS", func() {
+		if _, err := m.Store(ctx, 1, FlagsAdd, FlagFlagged, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -190,7 +190,10 @@ func (m *Mailbox) writeMessage(ctx context.Context, r io.Reader, date time.Time)
 				return "", "", fmt.Errorf("%w: %s", ErrNoMailbox, m.name)
 			}
 		}
-		if merr := m.store.mkdirTolerant(filepath.Join(m.dir, "tmp")); merr != nil {
+		if merr := m.store.mkdirOne(ctx, filepath.Join(m.dir, "tmp")); merr != nil {
+			if isNotExist(merr) {
+				return "", "", fmt.Errorf("%w: %s: %w", ErrNoMailbox, m.name, merr)
+			}
 			return "", "", merr
 		}
 		err = m.store.waitVisible(ctx, create)
@@ -233,8 +236,8 @@ func (m *Mailbox) writeMessage(ctx context.Context, r io.Reader, date time.Time)
 // Append stores a message as IMAP APPEND does: it is written to tmp/,
 // fsynced, given its flags and date (mtime) and renamed into cur/; then it
 // gets its UID under the uidlist lock, which is returned (for APPENDUID).
-// The name carries ",S=<size>" and ",W=<CRLF size>". On error nothing is
-// left behind except, at worst, a file in tmp/.
+// The name carries ",S=<size>" and ",W=<CRLF size>". On error the message
+// is removed again (at worst a file is left in tmp/, cleaned after 36 h).
 func (m *Mailbox) Append(ctx context.Context, r io.Reader, opt AppendOptions) (uint32, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -260,7 +263,10 @@ func (m *Mailbox) Append(ctx context.Context, r io.Reader, opt AppendOptions) (u
 	}
 	_, uids, err := m.syncLocked(ctx, SyncOptions{}, []wantFile{{unique: unique, file: file}})
 	if err != nil {
-		return 0, fmt.Errorf("maildir: append to %s: message stored, UID not assigned: %w", m.name, err)
+		// The client is told APPEND failed: do not leave the message
+		// behind for it to appear twice when the client tries again.
+		_ = os.Remove(filepath.Join(m.dir, "cur", file))
+		return 0, fmt.Errorf("maildir: append to %s: no UID: %w", m.name, err)
 	}
 	if uids[0] == 0 {
 		return 0, fmt.Errorf("%w: appended message vanished from %s before it got a UID", ErrNoMessage, m.name)
@@ -637,7 +643,9 @@ func linkFallback(err error) bool {
 // fresh unique name into dst's cur/, or a byte copy through dst's tmp/ when
 // linking fails (EXDEV, EPERM, EMLINK). The copies get consecutive UIDs in
 // dst in the given order under dst's uidlist lock. Messages that vanished
-// are skipped (not in the result). dst may be m's own mailbox.
+// are skipped (not in the result). dst may be m's own mailbox. If the
+// copies cannot get UIDs they are removed again and an error returned; an
+// error after some copies were placed returns those with their UIDs.
 func (m *Mailbox) Copy(ctx context.Context, uids []uint32, dst *Mailbox) ([]CopyResult, error) {
 	res, _, err := m.copy(ctx, uids, dst)
 	return res, err
@@ -736,7 +744,11 @@ func (m *Mailbox) copy(ctx context.Context, uids []uint32, dst *Mailbox) ([]Copy
 	_, dstUIDs, serr := dst.syncLocked(ctx, SyncOptions{}, want)
 	dst.mu.Unlock()
 	if serr != nil {
-		return nil, want, fmt.Errorf("maildir: copy to %s: messages stored, UIDs not assigned: %w", dst.name, serr)
+		// The copy failed as a whole: take the copies back.
+		for _, w := range want {
+			_ = os.Remove(filepath.Join(dst.dir, "cur", w.file))
+		}
+		return nil, want, fmt.Errorf("maildir: copy to %s: no UIDs: %w", dst.name, serr)
 	}
 	res := make([]CopyResult, 0, len(done))
 	for i, d := range done {
