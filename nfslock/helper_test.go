@@ -24,6 +24,10 @@ const (
 	helperCountEnv = "NFSLOCK_TEST_COUNT" // increments for "counter"
 	helperHostEnv  = "NFSLOCK_TEST_HOST"  // Options.Host
 	helperStaleEnv = "NFSLOCK_TEST_STALE" // Options.StaleAge
+	// helperMarkEnv names a file on a local file system that a counter
+	// helper creates with O_EXCL while it holds the lock: a second holder
+	// finds it there, which proves a broken mutual exclusion directly.
+	helperMarkEnv = "NFSLOCK_TEST_MARK"
 )
 
 func TestMain(m *testing.M) {
@@ -69,12 +73,37 @@ func helperCounter(opt Options, file string) error {
 		if err != nil {
 			return fmt.Errorf("increment %d: %w", i, err)
 		}
+		if err := markHeld(os.Getenv(helperMarkEnv), i); err != nil {
+			return err
+		}
 		ierr := retryStale(func() error { return incrementFile(file) })
-		if err := errors.Join(ierr, l.Release()); err != nil {
+		merr := unmarkHeld(os.Getenv(helperMarkEnv))
+		if err := errors.Join(ierr, merr, l.Release()); err != nil {
 			return fmt.Errorf("increment %d: %w", i, err)
 		}
 	}
 	return nil
+}
+
+// markHeld creates the marker file, failing if another holder has it.
+func markHeld(mark string, i int) error {
+	if mark == "" {
+		return nil
+	}
+	f, err := os.OpenFile(mark, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		other, _ := os.ReadFile(mark)
+		return fmt.Errorf("increment %d: two holders at once: %w (marker says %q)", i, err, other)
+	}
+	_, werr := fmt.Fprintf(f, "pid %d increment %d", os.Getpid(), i)
+	return errors.Join(werr, f.Close())
+}
+
+func unmarkHeld(mark string) error {
+	if mark == "" {
+		return nil
+	}
+	return os.Remove(mark)
 }
 
 // incrementFile adds one to the number in file the way spool files are

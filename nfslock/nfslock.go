@@ -156,11 +156,9 @@ func (o Options) withDefaults() (Options, error) {
 
 // Lock is a held dot-lock. Its methods are safe for concurrent use.
 type Lock struct {
-	path     string // the locked file
-	lockPath string // path + ".lock"
-	own      snapshot
-	opt      Options
-	acq      *acquirer // for removeIfSame's names and logger
+	lockPath string    // the locked file's path + ".lock"
+	own      snapshot  // our lock file as we made it
+	acq      *acquirer // for removeIfSame's names and the logger
 
 	stopOnce    sync.Once
 	stop        chan struct{} // closed to stop the refresh goroutine
@@ -187,7 +185,9 @@ type acquirer struct {
 // a jittered exponential back-off, and breaks stale locks (see the package
 // documentation). It returns an error wrapping ErrTimeout when the time is
 // up, and one wrapping ctx.Err() when ctx ends first. ctx only bounds the
-// wait: the lock, once held, lives until Release.
+// wait: the lock, once held, lives until Release, which the caller must call
+// (it also stops the refresh goroutine). Acquire is safe for concurrent use;
+// goroutines of one process exclude each other like processes do.
 func Acquire(ctx context.Context, path string, opt Options) (*Lock, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
@@ -212,10 +212,8 @@ func Acquire(ctx context.Context, path string, opt Options) (*Lock, error) {
 		return nil, err
 	}
 	l := &Lock{
-		path:     path,
 		lockPath: a.lockPath,
 		own:      own,
-		opt:      o,
 		acq:      a,
 		stop:     make(chan struct{}),
 		lost:     make(chan struct{}),

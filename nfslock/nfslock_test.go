@@ -177,7 +177,7 @@ func TestCounterProcesses(t *testing.T) {
 	if testing.Short() {
 		n = 100
 	}
-	runCounter(t, []string{t.TempDir()}, 4, n)
+	runCounter(t, []string{t.TempDir()}, 4, n, helperMarkEnv+"="+filepath.Join(t.TempDir(), "held"))
 }
 
 // TestKilledHolderSameHost: the holder, on this host, is SIGKILLed; its

@@ -8,10 +8,12 @@
 //
 // The user -> node mapping is rendezvous (highest random weight) hashing
 // with xxHash (see Weight): every member gets a weight per user, and the
-// user's preference list is the members by falling weight. When a node
-// joins or leaves, only the users whose first choice it is (or becomes)
-// move, and the users of a departed node go to their previous second
-// choice. Lookups read the snapshot without locks and allocate nothing.
+// user's preference list is the members by falling weight. A lookup
+// hashes the user name once and then costs one 64-bit mix per member
+// (each member's name is hashed once, when the snapshot is built). When a
+// node joins or leaves, only the users whose first choice it is (or
+// becomes) move, and the users of a departed node go to their previous
+// second choice. Lookups read the snapshot without locks and allocate nothing.
 //
 // The package is a library: it reads no configuration files and logs
 // through the *slog.Logger it is given.

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // State is what a member says about itself in its metadata.
@@ -75,50 +77,72 @@ type Member struct {
 	Gossip string `json:"gossip,omitempty"`
 }
 
-// Weight is the rendezvous weight of node for user: the 64-bit xxHash
-// (XXH64, seed 0, as in github.com/cespare/xxhash/v2) of the bytes of the
-// node name, one zero byte, then the bytes of the user name:
+// Weight is the rendezvous weight of node for user. With XXH64 the 64-bit
+// xxHash with seed 0 over the bytes of a string (xxhash.Sum64String of
+// github.com/cespare/xxhash/v2) and mix64 the splitmix64 finalizer
 //
-//	weight = XXH64(node || 0x00 || user)
+//	mix64(x) = x ^= x >> 30; x *= 0xbf58476d1ce4e5b9
+//	           x ^= x >> 27; x *= 0x94d049bb133111eb
+//	           x ^= x >> 31; return x
 //
-// The zero byte keeps ("ab", "c") and ("a", "bc") apart. A user's
-// preference list is the members ordered by weight, highest first; equal
-// weights are ordered by node name, lower first. The user name is hashed
-// exactly as given: callers pass the canonical login name.
+// (all arithmetic modulo 2^64), the weight is
 //
-// It is computed by sum64Pair without joining the strings; the tests check
-// it against xxhash.Sum64 of the concatenation. Changing any of this
-// reroutes users between nodes running different versions during a
-// rolling upgrade; the golden vectors in the tests pin it.
+//	key(node)          = mix64(XXH64(node))
+//	weight(node, user) = mix64(XXH64(user) ^ key(node))
+//
+// A lookup hashes the user name once and each member costs one mix64:
+// snapshots compute the keys of their members when they are built. The
+// outer mix64 makes the weights of one user on different nodes look
+// independent: ranked by XXH64(user) ^ key(node) alone, the order depends
+// mostly on the top bits of the keys, and the busiest of 50 nodes gets six
+// times its share. The inner mix64 keeps the two names apart: without it
+// the weight would be symmetric in node and user, and a user named like a
+// node would always get weight 0 on that node.
+//
+// A user's preference list is the members ordered by weight, highest
+// first; equal weights are ordered by node name, lower first. mix64 is a
+// bijection, so two members weigh the same for a user only if their keys
+// are equal, that is, if their names collide in XXH64 (then they tie for
+// every user and the lower name always wins the tie). The user name is
+// hashed exactly as given: callers pass the canonical login name.
+//
+// Changing any of this reroutes users between nodes running different
+// versions during a rolling upgrade; the golden vectors in the tests pin
+// it.
 func Weight(node, user string) uint64 {
-	var buf [256]byte
-	key := append(buf[:0], node...) // allocates only for names over 255 bytes
-	key = append(key, 0)
-	return sum64Pair(key, user)
+	return mix64(xxhash.Sum64String(user) ^ nodeKey(node))
 }
 
-// hashKey returns node + the separator byte, the first part of every
-// weight of the node. Snapshots keep one per member.
-func hashKey(node string) []byte {
-	return append([]byte(node), 0)
+// nodeKey returns key(node) (see Weight). Snapshots keep one per member.
+func nodeKey(node string) uint64 {
+	return mix64(xxhash.Sum64String(node))
 }
 
-// before reports whether a member with weight wa and name na comes before
-// one with weight wb and name nb in a preference list.
-func before(wa uint64, na string, wb uint64, nb string) bool {
-	if wa != wb {
-		return wa > wb
-	}
-	return na < nb
+// mix64 is the splitmix64 finalizer (see Weight): a bijection of 64-bit
+// values in which every input bit affects every output bit.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }
 
 // Snapshot is an immutable view of the ring: a set of members with unique
 // names. All its methods are safe for concurrent use; lookups take no
 // locks and allocate nothing.
 type Snapshot struct {
-	members []Member // sorted by name; never modified after construction
-	keys    [][]byte // keys[i] is hashKey(members[i].Name)
+	members []Member    // sorted by name; never modified after construction
+	keys    []memberKey // keys[i] is for members[i]
 	epoch   uint64
+}
+
+// memberKey is what a lookup reads of a member, packed apart from the
+// member so that a scan over all members stays in a few cache lines.
+type memberKey struct {
+	key   uint64 // nodeKey(Name)
+	alive bool   // State == StateAlive
 }
 
 // ErrDuplicateMember is returned by NewSnapshot when two members share a name.
@@ -145,9 +169,9 @@ func NewSnapshot(members []Member) (*Snapshot, error) {
 			return nil, fmt.Errorf("%w: %q", ErrDuplicateMember, m.Name)
 		}
 	}
-	keys := make([][]byte, len(ms))
+	keys := make([]memberKey, len(ms))
 	for i, m := range ms {
-		keys[i] = hashKey(m.Name)
+		keys[i] = memberKey{key: nodeKey(m.Name), alive: m.State == StateAlive}
 	}
 	return &Snapshot{members: ms, keys: keys}, nil
 }
@@ -190,7 +214,7 @@ func (s *Snapshot) Member(name string) (Member, bool) {
 }
 
 // maxStackOwners is the largest n for which Owners keeps its scratch
-// weights on the stack. Larger n (admin listings) allocate one slice.
+// space on the stack. Larger n (admin listings) allocate one slice.
 const maxStackOwners = 16
 
 // Owners appends to dst the user's preference list: the n members with
@@ -198,6 +222,11 @@ const maxStackOwners = 16
 // extended slice. n <= 0 or n > Len() means all members. Draining members
 // are included in their place; use FirstAlive or filter on State to route.
 // With n <= 16 and enough capacity in dst, Owners allocates nothing.
+//
+// Members are kept sorted by name, so every scan below meets them in name
+// order: a member that weighs the same as one already chosen comes after
+// it, which is the tie-break by name of Weight. Hence the strict
+// comparisons.
 func (s *Snapshot) Owners(user string, n int, dst []Member) []Member {
 	if s == nil || len(s.members) == 0 {
 		return dst
@@ -205,33 +234,89 @@ func (s *Snapshot) Owners(user string, n int, dst []Member) []Member {
 	if n <= 0 || n > len(s.members) {
 		n = len(s.members)
 	}
-	var wbuf [maxStackOwners]uint64
-	ws := wbuf[:0]
-	if n > maxStackOwners {
-		ws = make([]uint64, 0, n)
+	uh := xxhash.Sum64String(user)
+	switch n {
+	case 1:
+		return append(dst, s.members[s.best(uh, false)])
+	case 2:
+		i, j := s.best2(uh)
+		return append(dst, s.members[i], s.members[j])
 	}
-	base := len(dst)
-	for i := range s.members {
-		m := &s.members[i]
-		w := sum64Pair(s.keys[i], user)
-		k := len(ws)
+	return s.topN(uh, n, dst)
+}
+
+// best returns the index of the member with the highest weight for the
+// user hash uh, among the alive members if aliveOnly; -1 if there is none.
+func (s *Snapshot) best(uh uint64, aliveOnly bool) int {
+	best := -1
+	var bw uint64
+	for i, k := range s.keys {
+		if aliveOnly && !k.alive {
+			continue
+		}
+		if w := mix64(uh ^ k.key); w > bw || best < 0 {
+			best, bw = i, w
+		}
+	}
+	return best
+}
+
+// best2 returns the indexes of the two members with the highest weights
+// for the user hash uh, best first, in one pass. It needs two members.
+func (s *Snapshot) best2(uh uint64) (first, second int) {
+	keys := s.keys
+	w0, w1 := mix64(uh^keys[0].key), mix64(uh^keys[1].key)
+	first, second = 0, 1
+	if w1 > w0 {
+		first, second, w0, w1 = 1, 0, w1, w0
+	}
+	for i := 2; i < len(keys); i++ {
+		w := mix64(uh ^ keys[i].key)
+		if w <= w1 {
+			continue
+		}
+		if w > w0 {
+			second, w1 = first, w0
+			first, w0 = i, w
+		} else {
+			second, w1 = i, w
+		}
+	}
+	return first, second
+}
+
+// topN appends the n members with the highest weights for the user hash
+// uh, best first: one pass keeping the best n so far in order.
+func (s *Snapshot) topN(uh uint64, n int, dst []Member) []Member {
+	type ranked struct {
+		w uint64 // weight
+		i int    // index in s.members
+	}
+	var buf [maxStackOwners]ranked
+	top := buf[:0]
+	if n > maxStackOwners {
+		top = make([]ranked, 0, n)
+	}
+	for i, key := range s.keys {
+		w := mix64(uh ^ key.key)
+		k := len(top)
 		if k == n {
-			if !before(w, m.Name, ws[k-1], dst[base+k-1].Name) {
+			if w <= top[k-1].w {
 				continue
 			}
 			k-- // the last one falls off
 		} else {
-			ws = append(ws, 0)
-			dst = append(dst, Member{})
+			top = append(top, ranked{})
 		}
-		// Shift worse entries down and insert at the right place.
-		for k > 0 && before(w, m.Name, ws[k-1], dst[base+k-1].Name) {
-			ws[k] = ws[k-1]
-			dst[base+k] = dst[base+k-1]
+		// Shift lighter entries down and insert at the right place.
+		for k > 0 && w > top[k-1].w {
+			top[k] = top[k-1]
 			k--
 		}
-		ws[k] = w
-		dst[base+k] = *m
+		top[k] = ranked{w, i}
+	}
+	for _, r := range top {
+		dst = append(dst, s.members[r.i])
 	}
 	return dst
 }
@@ -253,22 +338,11 @@ func (s *Snapshot) first(user string, aliveOnly bool) (Member, bool) {
 	if s == nil {
 		return Member{}, false
 	}
-	best := -1
-	var bw uint64
-	for i := range s.members {
-		m := &s.members[i]
-		if aliveOnly && m.State != StateAlive {
-			continue
-		}
-		w := sum64Pair(s.keys[i], user)
-		if best < 0 || before(w, m.Name, bw, s.members[best].Name) {
-			best, bw = i, w
-		}
-	}
-	if best < 0 {
+	i := s.best(xxhash.Sum64String(user), aliveOnly)
+	if i < 0 {
 		return Member{}, false
 	}
-	return s.members[best], true
+	return s.members[i], true
 }
 
 // Shares estimates, for each member, the fraction of users it serves now
@@ -288,8 +362,7 @@ func (s *Snapshot) Shares(sample int) map[string]float64 {
 	buf := make([]byte, 0, 32)
 	for i := range sample {
 		buf = strconv.AppendInt(append(buf[:0], "share-sample-"...), int64(i), 10)
-		if m, ok := s.FirstAlive(string(buf)); ok {
-			j, _ := slices.BinarySearchFunc(s.members, m.Name, func(m Member, n string) int { return strings.Compare(m.Name, n) })
+		if j := s.best(xxhash.Sum64(buf), true); j >= 0 {
 			counts[j]++
 		}
 	}
