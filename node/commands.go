@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/spf13/pflag"
 
+	"github.com/nfsimap/nfsimap/node/admin"
 	"github.com/nfsimap/nfsimap/node/auth"
 	"github.com/nfsimap/nfsimap/node/config"
 	"github.com/nfsimap/nfsimap/node/demo"
@@ -167,7 +168,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 }
 
 // sessionFactory adapts node/session to the front.
-func sessionFactory(cfg config.Config, log *slog.Logger) (front.SessionFactory, error) {
+func sessionFactory(_ context.Context, cfg config.Config, log *slog.Logger) (front.SessionFactory, error) {
 	scfg := session.DefaultConfig()
 	scfg.Layout = maildir.Layout{Inbox: cfg.Spool.Inbox, Root: cfg.Spool.FolderRoot}
 	scfg.PollInterval = cfg.PollInterval
@@ -200,7 +201,7 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, sigs <-chan o
 	if err != nil {
 		return err
 	}
-	factory, err := sessionFactory(cfg, log.With("part", "session"))
+	factory, err := sessionFactory(ctx, cfg, log.With("part", "session"))
 	if err != nil {
 		return err
 	}
@@ -230,16 +231,29 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, sigs <-chan o
 	fcfg.FailDelayMax = cfg.Limits.FailDelayMax
 	fcfg.MaxAuthFailures = cfg.Limits.MaxAuthFailures
 	fcfg.Logger = log.With("part", "front")
-	fr, err := front.New(fcfg, authn, front.LocalRouter{}, factory)
+	parts, err := newClusterParts(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer parts.stop()
+	parts.configureFront(&fcfg)
+	fr, err := front.New(fcfg, authn, parts.router(), factory)
 	if err != nil {
 		return err
 	}
 	scfg := server.Config{IMAPAddr: cfg.Listen.IMAP, IMAPSAddr: cfg.Listen.IMAPS, TLS: fcfg.TLSConfig, Logger: log.With("part", "server")}
+	if scfg.ProxyNetworks, err = config.ParsePrefixes("proxy_networks", cfg.ProxyNetworks); err != nil {
+		return err
+	}
 	srv, err := server.New(scfg, fr)
 	if err != nil {
 		return err
 	}
 	if err := srv.Listen(); err != nil {
+		return err
+	}
+	if err := parts.start(ctx, authn, fcfg, factory, srv); err != nil {
+		srv.Shutdown(context.Background())
 		return err
 	}
 	log.Info("nfsimap started", "version", version)
@@ -251,7 +265,14 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, sigs <-chan o
 	for {
 		select {
 		case err := <-served:
-			return err
+			if !parts.drainer.Draining() {
+				return err
+			}
+			// Drained through the admin socket: the node stays up, out of
+			// the ring and not ready, until it is told to stop.
+			log.Info("drained; waiting for SIGTERM")
+			served = nil
+			continue
 		case <-ctx.Done():
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
@@ -268,13 +289,49 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, sigs <-chan o
 		}
 		break
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
-	defer cancel()
+	// SIGTERM drains: draining in gossip and readiness off, the drain
+	// grace, BYE [UNAVAILABLE] to the sessions (shutdown_grace), leave the
+	// ring. A second signal cuts the drain grace short.
 	start := time.Now()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("grace period over: closed the remaining connections", "err", err)
+	dctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-parts.drainer.Done():
+		}
+	}()
+	if err := parts.drainer.Drain(dctx); err != nil {
+		log.Warn("drain", "err", err)
 	}
-	<-served
+	<-parts.drainer.Done()
+	if served != nil {
+		<-served
+	}
 	log.Info("stopped", "took", time.Since(start))
 	return nil
+}
+
+// cmdAdmin runs nfsimap ring|where|who|kick|drain against a node's admin
+// socket: -s SOCKET, or admin.socket of the config file given with -c.
+func cmdAdmin(ctx context.Context, cmd string, args []string, stdout io.Writer) error {
+	fs := pflag.NewFlagSet(cmd, pflag.ContinueOnError)
+	socket := fs.StringP("socket", "s", "", "admin socket (default: admin.socket of the config, or "+config.DefaultConfig().Admin.Socket+")")
+	path := fs.StringP("config", "c", "", "configuration file to read admin.socket from")
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", admin.ErrUsage, err)
+	}
+	if *socket == "" {
+		cfg := config.DefaultConfig()
+		if *path != "" {
+			var err error
+			if cfg, err = config.LoadFile(*path); err != nil {
+				return err
+			}
+		}
+		*socket = cfg.Admin.Socket
+	}
+	return admin.Run(ctx, *socket, cmd, fs.Args(), stdout)
 }

@@ -10,11 +10,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/nfsimap/nfsimap/node/admin"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -33,6 +36,7 @@ const usage = `usage:
   nfsimap pw [-s SCHEME] [-p PASSWORD]      hash a password (read from stdin without -p)
   nfsimap demo [--dir DIR]                 create a demo spool, user demo/demo and config in DIR, and serve on 127.0.0.1:1143
   nfsimap version                          print the version
+` + admin.Usage + `  (-s SOCKET, or -c FILE to read admin.socket from a config file; default /run/nfsimap/admin.sock)
 `
 
 // run executes a subcommand and returns the exit status.
@@ -51,6 +55,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdPw(args[1:], stdin, stdout)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], stdout, stderr, sigs)
+	case "ring", "where", "who", "kick", "drain":
+		err = cmdAdmin(ctx, args[0], args[1:], stdout)
+		if errors.Is(err, admin.ErrUsage) {
+			fmt.Fprintf(stderr, "nfsimap %s: %v\n%s", args[0], err, usage)
+			return 2
+		}
 	case "version":
 		fmt.Fprintf(stdout, "nfsimap %s\n", version)
 	case "help", "-h", "--help":

@@ -36,6 +36,10 @@ type Config struct {
 	// IndexDir is the directory of the disposable local index (on local
 	// disk, never on the spool).
 	IndexDir string `mapstructure:"index_dir"`
+	// IndexBudget is the most bytes the local index may use on disk; above
+	// it the coldest users' index files are removed (they rebuild from
+	// the spool). 0: no budget.
+	IndexBudget int64 `mapstructure:"index_budget"`
 	// PollInterval is how often a selected mailbox is checked for changes
 	// made elsewhere.
 	PollInterval time.Duration `mapstructure:"poll_interval"`
@@ -50,6 +54,11 @@ type Config struct {
 	Log         Log     `mapstructure:"log"`
 	Cluster     Cluster `mapstructure:"cluster"`
 	HTTP        HTTP    `mapstructure:"http"`
+	Admin       Admin   `mapstructure:"admin"`
+	// ProxyNetworks are the load balancers allowed to send a PROXY
+	// protocol header (v1 or v2) on the client listeners; from them the
+	// header is required. Empty: none.
+	ProxyNetworks []string `mapstructure:"proxy_networks"`
 }
 
 // Listen holds the client listeners. An empty address disables one.
@@ -143,12 +152,38 @@ type Cluster struct {
 	RingBind string `mapstructure:"ring_bind"`
 	// Seeds are gossip addresses of other nodes to join.
 	Seeds []string `mapstructure:"seeds"`
+	// TLSCertFile and TLSKeyFile are the PEM certificate and key for TLS
+	// between nodes (the internal listener and connections to peers);
+	// empty: plain TCP. TLSCAFile is the CA that signed the nodes'
+	// certificates; empty: the system's roots.
+	TLSCertFile string `mapstructure:"tls_cert_file"`
+	TLSKeyFile  string `mapstructure:"tls_key_file"`
+	TLSCAFile   string `mapstructure:"tls_ca_file"`
+	// DialTimeout bounds a login at a peer; then the next is tried, and
+	// finally the user is served here.
+	DialTimeout time.Duration `mapstructure:"dial_timeout"`
+	// DrainGrace is how long a draining node keeps serving its sessions
+	// (peers and switches route new clients elsewhere meanwhile) before it
+	// tells them BYE and leaves the ring.
+	DrainGrace time.Duration `mapstructure:"drain_grace"`
+	// Profile selects gossip timings: lan, or local (fast; tests).
+	Profile string `mapstructure:"profile"`
 }
 
 // HTTP configures the health and metrics endpoint.
 type HTTP struct {
 	// Addr is its address; empty: none.
 	Addr string `mapstructure:"addr"`
+	// HealthDir is a directory on the spool where /healthz takes and
+	// releases a dot-lock; empty: /healthz does not check the spool.
+	HealthDir string `mapstructure:"health_dir"`
+}
+
+// Admin configures the local admin socket.
+type Admin struct {
+	// Socket is the unix socket of nfsimap ring|where|who|kick|drain;
+	// empty: none.
+	Socket string `mapstructure:"socket"`
 }
 
 // DefaultConfig returns the defaults.
@@ -178,7 +213,9 @@ func DefaultConfig() Config {
 			FailDelayMax:    16 * time.Second,
 			MaxAuthFailures: 10,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:     Log{Level: "info", Format: "text"},
+		Cluster: Cluster{DialTimeout: 2 * time.Second, DrainGrace: 30 * time.Second, Profile: "lan"},
+		Admin:   Admin{Socket: "/run/nfsimap/admin.sock"},
 	}
 }
 
@@ -217,6 +254,9 @@ func (c Config) Validate() error {
 		bad("spool.inbox", "required")
 	} else if err := (maildir.Layout{Inbox: c.Spool.Inbox, Root: c.Spool.FolderRoot}).Validate(); err != nil {
 		bad("spool", "%v", err)
+	}
+	if c.IndexBudget < 0 {
+		bad("index_budget", "must not be negative")
 	}
 	if c.PollInterval <= 0 {
 		bad("poll_interval", "must be positive")
@@ -280,6 +320,28 @@ func (c Config) Validate() error {
 		bad("cluster", "set secret or secret_file, not both")
 	}
 	checkAddr("http.addr", c.HTTP.Addr)
+	if c.Cluster.RingBind != "" {
+		if c.Cluster.InternalAddr == "" {
+			bad("cluster.internal_addr", "required with cluster.ring_bind")
+		}
+		if c.Cluster.Secret == "" && c.Cluster.SecretFile == "" {
+			bad("cluster.secret", "required with cluster.ring_bind (or secret_file)")
+		}
+	}
+	if (c.Cluster.TLSCertFile == "") != (c.Cluster.TLSKeyFile == "") {
+		bad("cluster", "set both tls_cert_file and tls_key_file, or neither")
+	}
+	if c.Cluster.DialTimeout <= 0 || c.Cluster.DrainGrace < 0 {
+		bad("cluster", "dial_timeout must be positive and drain_grace not negative")
+	}
+	switch c.Cluster.Profile {
+	case "lan", "local":
+	default:
+		bad("cluster.profile", "%q is not lan or local", c.Cluster.Profile)
+	}
+	if _, err := ParsePrefixes("proxy_networks", c.ProxyNetworks); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -294,6 +356,24 @@ func (c Config) TrustedPrefixes() ([]netip.Prefix, error) {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
 			return nil, fmt.Errorf("trusted_networks: %q is neither a CIDR prefix nor an address", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// ParsePrefixes parses CIDR prefixes or single addresses; key names the
+// setting in errors.
+func ParsePrefixes(key string, list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is neither a CIDR prefix nor an address", key, s)
 		}
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}

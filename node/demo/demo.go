@@ -70,7 +70,9 @@ limits:
   fail_delay: 200ms
 log:
   level: info
-`, addr, passwd, filepath.Join(dir, "spool", "%Lu", "Maildir"), filepath.Join(dir, "index"))
+admin:
+  socket: %q
+`, addr, passwd, filepath.Join(dir, "spool", "%Lu", "Maildir"), filepath.Join(dir, "index"), filepath.Join(dir, "admin.sock"))
 	path := filepath.Join(dir, "nfsimap.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return "", fmt.Errorf("demo: %w", err)

@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -67,6 +68,17 @@ type Decision struct {
 // ctx).
 type Router interface {
 	Route(ctx context.Context, user *auth.User, info ConnInfo) (Decision, error)
+}
+
+// Proxier relays an authenticated connection to the node that serves the
+// user (node/cluster.Cluster implements it). Proxy is called from the
+// connection's goroutine when the Router chose a peer, after the login
+// succeeded and before its tagged reply; in yields the bytes the front
+// already buffered, then the connection's. taken false: nothing was
+// written to the client, serve it here. taken true: the connection was
+// relayed and is closed; Proxy returns when the relay ends.
+type Proxier interface {
+	Proxy(ctx context.Context, client net.Conn, in io.Reader, user *auth.User, info ConnInfo, tag string) (taken bool, err error)
 }
 
 // LocalRouter serves every user on this node.
@@ -137,6 +149,15 @@ type Config struct {
 	Caps imap.CapSet
 	// Logger receives the front's logs. nil: discard.
 	Logger *slog.Logger
+	// Proxy relays users the Router sends to a peer. nil: such logins
+	// get NO [UNAVAILABLE].
+	Proxy Proxier
+	// OnSession, when set, is told of every session served here after its
+	// login (node/admin.Registry feeds nfsimap who and kick from it): kick
+	// asks the session to say BYE [UNAVAILABLE] at its next command
+	// boundary; ended is called once when the connection closes. Called
+	// from the connection's goroutine; it must not block.
+	OnSession func(user *auth.User, info ConnInfo, kick func()) (ended func())
 }
 
 // DefaultConfig returns the defaults.

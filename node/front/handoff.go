@@ -222,6 +222,7 @@ type handoffConn struct {
 	idling    bool     // the current command is IDLE
 	closed    bool
 	closeOnce sync.Once
+	ended     func() // Config.OnSession's, called when the connection closes
 }
 
 var _ net.Conn = (*handoffConn)(nil)
@@ -264,6 +265,9 @@ func (h *handoffConn) SetWriteDeadline(time.Time) error { return nil }
 func (h *handoffConn) Close() error {
 	var err error
 	h.closeOnce.Do(func() {
+		if h.ended != nil {
+			defer h.ended()
+		}
 		h.outMu.Lock()
 		if !h.closed {
 			h.flushLocked()

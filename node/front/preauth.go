@@ -572,7 +572,21 @@ func (c *frontConn) loggedIn(tag string, u *auth.User) (done, handedOff bool) {
 	defer cancel()
 	d, err := c.f.router.Route(ctx, u, c.info)
 	if err == nil && !d.Local {
-		err = fmt.Errorf("user %s belongs on %s, and proxying is not available: %w", u.Name, d.Peer, imaperr.ErrUnavailable)
+		if c.f.cfg.Proxy == nil {
+			err = fmt.Errorf("user %s belongs on %s, and proxying is not available: %w", u.Name, d.Peer, imaperr.ErrUnavailable)
+		} else {
+			if err := c.flush(); err != nil {
+				return true, false
+			}
+			taken, perr := c.f.cfg.Proxy.Proxy(context.Background(), c.netConn(), c.br, u, c.info, tag)
+			if taken {
+				if perr != nil {
+					log.Debug("proxied connection ended", "err", perr)
+				}
+				return false, true // Proxy closed the connection
+			}
+			log.Warn("serving here: no peer took the user", "peer", d.Peer, "err", perr)
+		}
 	}
 	if err != nil {
 		c.out = imaperr.Format(c.out, tag, imaperr.Reply(err, log, "cmd", "route"))
@@ -589,7 +603,13 @@ func (c *frontConn) loggedIn(tag string, u *auth.User) (done, handedOff bool) {
 	}
 	log.Info("logged in", "tls", c.info.TLS)
 	hc := newHandoffConn(c.f, c.netConn(), c.br, c.info, sess, tag, log)
+	if c.f.cfg.OnSession != nil {
+		hc.ended = c.f.cfg.OnSession(u, c.info, hc.beginShutdown)
+	}
 	if err := c.f.handOff(hc); err != nil {
+		if hc.ended != nil {
+			hc.ended()
+		}
 		sess.Close()
 		c.out = imaperr.Format(c.out, tag, imaperr.Reply(err, log, "cmd", "login"))
 		return false, false

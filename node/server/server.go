@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nfsimap/nfsimap/node/front"
+	"github.com/nfsimap/nfsimap/node/proxyproto"
 )
 
 // CertStore holds the TLS certificate and reloads it from its files.
@@ -60,6 +62,9 @@ type Config struct {
 	IMAPSAddr string
 	// TLS is required for IMAPSAddr. nil: no implicit TLS.
 	TLS *tls.Config
+	// ProxyNetworks are the load balancers that send a PROXY protocol
+	// header (required from them); empty: none.
+	ProxyNetworks []netip.Prefix
 	// Logger nil discards.
 	Logger *slog.Logger
 }
@@ -115,6 +120,16 @@ func (s *Server) Listen() error {
 		ln, err := lc.Listen(context.Background(), "tcp", addr)
 		if err != nil {
 			return fmt.Errorf("server: %w", err)
+		}
+		if len(s.cfg.ProxyNetworks) > 0 {
+			pcfg := proxyproto.DefaultConfig()
+			pcfg.Trusted = s.cfg.ProxyNetworks
+			pl, err := proxyproto.NewListener(ln, pcfg, s.log)
+			if err != nil {
+				ln.Close()
+				return fmt.Errorf("server: %w", err)
+			}
+			ln = pl
 		}
 		s.mu.Lock()
 		s.lns = append(s.lns, listener{ln, isTLS})
