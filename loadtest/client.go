@@ -173,6 +173,10 @@ func (cl *client) do(ctx context.Context, name, desc string, f func() error) err
 	if watchdog != nil {
 		watchdog.Stop()
 	}
+	if errors.Is(err, context.Canceled) {
+		// The run ended while this command waited: not the server's doing.
+		return err
+	}
 	kind := classify(err)
 	cl.r.stats.record(name, start, d, kind)
 	if err != nil {

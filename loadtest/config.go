@@ -215,9 +215,10 @@ func parseSourceIPs(s string) ([]netip.Addr, error) {
 	return out, nil
 }
 
-// assignProfiles gives each user a profile in proportion to the weights,
-// in a fixed order so a seed repeats.
-func assignProfiles(mix map[string]float64, users int, pick func() float64) []string {
+// assignProfiles gives users profiles in proportion to the weights, by
+// smooth weighted round robin: deterministic, and every profile with a
+// weight shows up as soon as there are users enough.
+func assignProfiles(mix map[string]float64, users int) []string {
 	names := make([]string, 0, len(mix))
 	var total float64
 	for n, w := range mix {
@@ -227,19 +228,18 @@ func assignProfiles(mix map[string]float64, users int, pick func() float64) []st
 		}
 	}
 	sort.Strings(names)
+	current := make([]float64, len(names))
 	out := make([]string, users)
 	for i := range out {
-		x := pick() * total
-		for _, n := range names {
-			x -= mix[n]
-			if x < 0 {
-				out[i] = n
-				break
+		best := 0
+		for j, n := range names {
+			current[j] += mix[n]
+			if current[j] > current[best] {
+				best = j
 			}
 		}
-		if out[i] == "" {
-			out[i] = names[len(names)-1]
-		}
+		current[best] -= total
+		out[i] = names[best]
 	}
 	return out
 }

@@ -261,3 +261,22 @@ func TestHistogramQuantiles(t *testing.T) {
 		}
 	}
 }
+
+func TestAssignProfilesProportional(t *testing.T) {
+	got := assignProfiles(map[string]float64{"heavy": 2, "idle": 1, "webmail": 3}, 6)
+	count := map[string]int{}
+	for _, p := range got {
+		count[p]++
+	}
+	if count["heavy"] != 2 || count["idle"] != 1 || count["webmail"] != 3 {
+		t.Fatalf("assignment %v", got)
+	}
+	few := assignProfiles(map[string]float64{"heavy": 1, "idle": 1, "webmail": 1, "mobile": 1, "desktop2": 1}, 5)
+	seen := map[string]bool{}
+	for _, p := range few {
+		seen[p] = true
+	}
+	if len(seen) != 5 {
+		t.Fatalf("5 users, 5 equal profiles: %v", few)
+	}
+}

@@ -131,7 +131,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) Result {
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 
-	assign := assignProfiles(cfg.Mix, cfg.Users, r.rng.Float64)
+	assign := assignProfiles(cfg.Mix, cfg.Users)
 	total := cfg.Users * cfg.Conns
 	var wg sync.WaitGroup
 	for u := 0; u < cfg.Users; u++ {

@@ -66,7 +66,7 @@ type Options struct {
 	// Spool is the spool directory; "" makes a new one. Nodes given the
 	// same spool share it, as nodes on one NFS filer do.
 	Spool string
-	// Users maps user names to plain passwords; nil means user1..user4
+	// Users maps user names to plain passwords; nil means user1..user6
 	// with password "password".
 	Users map[string]string
 	// Config is extra YAML appended to the generated config (top-level
@@ -93,7 +93,11 @@ type Node struct {
 
 // DefaultUsers are the users a node gets when Options.Users is nil.
 func DefaultUsers() map[string]string {
-	return map[string]string{"user1": "password", "user2": "password", "user3": "password", "user4": "password"}
+	users := map[string]string{}
+	for i := 1; i <= 6; i++ {
+		users[fmt.Sprintf("user%d", i)] = "password"
+	}
+	return users
 }
 
 // Start runs a node and waits until it listens. The node is stopped with
@@ -142,7 +146,9 @@ limits:
   fail_delay_max: 50ms
 log:
   level: debug
-%s`, passwd, filepath.Join(opt.Spool, "%u"), filepath.Join(dir, "index"), opt.PollInterval, opt.Config)
+admin:
+  socket: %q
+%s`, passwd, filepath.Join(opt.Spool, "%u"), filepath.Join(dir, "index"), opt.PollInterval, filepath.Join(dir, "admin.sock"), opt.Config)
 	confPath := filepath.Join(dir, "nfsimap.yaml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
