@@ -38,6 +38,13 @@
 //     one. UIDs are therefore kept in dovecot-uidlist for
 //     Options.ExpungeGrace after a file was last seen, so a late listing
 //     never gives an old message a new UID.
+//   - A listing is read in several readdir calls (NFS: READDIR requests),
+//     so a file renamed meanwhile (a flag change elsewhere) can be missed
+//     under both names. A message with a UID that a listing misses for
+//     the first time makes the maildir be listed again (more times while
+//     new/ or cur/ keep changing): a snapshot never lacks a message that
+//     is on disk below its highest UID, which a session could only show
+//     again at the next SELECT (TestSnapshotHasEveryLowerUID).
 //   - Two names of one inode are one message; nothing is unlinked to tidy
 //     them up except on expunge, because either name may be a stale cache
 //     entry.

@@ -91,7 +91,9 @@ func (m *Mailbox) Path() string { return m.dir }
 // on first sight is created; UW-IMAP ",U<n>" UIDs found in the names are
 // then kept. A corrupt uidlist is rebuilt keeping what could be read.
 // ENOENT while listing rescans; ESTALE is retried Options.StaleRetries
-// times.
+// times. A record whose file the listing misses for the first time makes
+// it list again (see recheckMissingLocked), so every message on disk with
+// a UID below the snapshot's highest is in the snapshot.
 func (m *Mailbox) Sync(ctx context.Context, opt SyncOptions) (*Snapshot, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -223,6 +225,85 @@ func (m *Mailbox) listLocked() (map[string]*entry, []dupPair, error) {
 	return ents, dups, nil
 }
 
+// recheckMissingLocked lists the maildir once more when records of ul
+// that were not missing before are missing from the listing ents, and
+// adds those the second listing finds to ents.
+//
+// A listing is not a snapshot of the directory: readdir(2) reads it in
+// several calls (and NFS READDIR in several requests), and a file renamed
+// in between (a flag change by another node or process) can be missed
+// under both names, its old name read past after it was removed and its
+// new one placed where the listing had already been. Such a message would
+// be missing from a snapshot whose highest UID is above its own: the
+// session would announce it expunged and, since a lower UID cannot be
+// added to a view that showed a higher one, hide it until the next SELECT.
+// A message that is really gone is missing from the second listing too;
+// from then on it is in missingSince, and later syncs do not list twice
+// for it. While new/ or cur/ change during a listing (their mtimes), it
+// lists again, up to maxRelists times.
+func (m *Mailbox) recheckMissingLocked(ul *Uidlist, ents map[string]*entry) error {
+	if ul == nil {
+		return nil
+	}
+	var suspects []string
+	for _, r := range ul.Records {
+		u := r.Unique()
+		if _, ok := ents[u]; ok {
+			continue
+		}
+		if _, known := m.missingSince[u]; known {
+			continue
+		}
+		suspects = append(suspects, u)
+	}
+	if len(suspects) == 0 {
+		return nil
+	}
+	found := 0
+	for try := 0; try < maxRelists && len(suspects) > 0; try++ {
+		before := m.dirTimesLocked()
+		again, _, err := m.listLocked()
+		if err != nil {
+			return err
+		}
+		rest := suspects[:0]
+		for _, u := range suspects {
+			if e, ok := again[u]; ok {
+				ents[u] = e
+				found++
+			} else {
+				rest = append(rest, u)
+			}
+		}
+		suspects = rest
+		if m.dirTimesLocked() == before {
+			break // nothing changed while listing: the listing is whole
+		}
+	}
+	if found > 0 {
+		m.store.opt.Logger.Debug("a listing missed renamed messages; listing again found them", "dir", m.dir, "found", found)
+	}
+	return nil
+}
+
+// maxRelists bounds the listings recheckMissingLocked makes while the
+// maildir keeps changing under them.
+const maxRelists = 4
+
+// dirTimes are the mtimes of new/ and cur/.
+type dirTimes struct{ newMtime, curMtime int64 }
+
+func (m *Mailbox) dirTimesLocked() dirTimes {
+	var d dirTimes
+	if st, err := os.Stat(filepath.Join(m.dir, "new")); err == nil {
+		d.newMtime = st.ModTime().UnixNano()
+	}
+	if st, err := os.Stat(filepath.Join(m.dir, "cur")); err == nil {
+		d.curMtime = st.ModTime().UnixNano()
+	}
+	return d
+}
+
 func (s *Store) readDirNames(dir string) ([]string, error) {
 	var names []string
 	err := s.retryStale(func() error {
@@ -315,6 +396,9 @@ func (m *Mailbox) syncOnceLocked(ctx context.Context, opt SyncOptions, want []wa
 	}
 	ents, dups, err := m.listLocked()
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.recheckMissingLocked(ul, ents); err != nil {
 		return nil, nil, err
 	}
 	m.extraNames = nil
@@ -459,6 +543,9 @@ func (m *Mailbox) assignUnderLock(ctx context.Context, lock *nfslock.Lock, want 
 		if ents, _, err = m.listLocked(); err != nil {
 			return nil, nil, nil, stamp, err
 		}
+	}
+	if err := m.recheckMissingLocked(old, ents); err != nil {
+		return nil, nil, nil, stamp, err
 	}
 	// Our own files are visible to us; add any the listing missed.
 	for _, w := range want {
@@ -726,6 +813,9 @@ func (m *Mailbox) moveNewLocked(ctx context.Context, snap *Snapshot) error {
 		// Learn the new names of what others moved.
 		ents, _, err := m.listLocked()
 		if err != nil {
+			return err
+		}
+		if err := m.recheckMissingLocked(m.ul, ents); err != nil {
 			return err
 		}
 		msgs := snap.Messages[:0]
