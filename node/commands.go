@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/spf13/pflag"
 
+	"github.com/nfsimap/nfsimap/localindex"
 	"github.com/nfsimap/nfsimap/node/admin"
 	"github.com/nfsimap/nfsimap/node/auth"
 	"github.com/nfsimap/nfsimap/node/config"
@@ -168,7 +169,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 }
 
 // sessionFactory adapts node/session to the front.
-func sessionFactory(_ context.Context, cfg config.Config, log *slog.Logger) (front.SessionFactory, error) {
+func sessionFactory(ctx context.Context, cfg config.Config, log *slog.Logger) (front.SessionFactory, error) {
 	scfg := session.DefaultConfig()
 	scfg.Layout = maildir.Layout{Inbox: cfg.Spool.Inbox, Root: cfg.Spool.FolderRoot}
 	scfg.PollInterval = cfg.PollInterval
@@ -183,6 +184,17 @@ func sessionFactory(_ context.Context, cfg config.Config, log *slog.Logger) (fro
 			scfg.SpecialUse[name] = attr
 		}
 	}
+	// The local index: a node reads nothing from it at start-up, only the
+	// files of the users it serves. Eviction runs until ctx ends.
+	icfg := localindex.DefaultConfig()
+	icfg.Dir = cfg.IndexDir
+	icfg.Budget = cfg.IndexBudget
+	index, err := localindex.Open(icfg, log.With("part", "localindex"))
+	if err != nil {
+		return nil, err
+	}
+	go index.Run(ctx)
+	scfg.Index = index
 	f, err := session.NewFactory(scfg, log)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/nfsimap/nfsimap/localindex"
 	"github.com/nfsimap/nfsimap/node/maildir"
 )
 
@@ -45,6 +46,15 @@ type Config struct {
 	// SpoolTimeout bounds one command's spool work. Zero means the
 	// default, 2 minutes.
 	SpoolTimeout time.Duration
+
+	// Index is the node's local index on its own disk (opened by the
+	// caller, who also runs its eviction). It answers STATUS of unchanged
+	// mailboxes, SELECT of unchanged mailboxes and FETCH of sizes, dates,
+	// ENVELOPE and BODYSTRUCTURE without spool reads, also across
+	// sessions and restarts. nil means none: parsed messages are kept in
+	// memory while a mailbox is selected, and STATUS answers in a bounded
+	// in-memory cache.
+	Index *localindex.Index
 }
 
 // DefaultConfig returns the configuration for a production node with

@@ -52,14 +52,20 @@ type fetchMessage struct {
 	flags        []imap.Flag
 	internalDate time.Time
 	size         int64 // RFC822.SIZE (CRLF); < 0 when unknown
+	// envelope and bodyStructure come from the index; nil: extract them
+	// from the content.
+	envelope      *imap.Envelope
+	bodyStructure imap.BodyStructure
 	// content returns the message with CRLF line ends.
 	content func() ([]byte, error)
 }
 
-// fetchNeedsContent reports whether the options need the message text.
-func fetchNeedsContent(opts *imap.FetchOptions) bool {
-	return opts.Envelope || opts.BodyStructure != nil || len(opts.BodySection) > 0 ||
-		len(opts.BinarySection) > 0 || len(opts.BinarySectionSize) > 0
+// fetchNeedsContent reports whether the options need the message text,
+// given what m already has.
+func fetchNeedsContent(m *fetchMessage, opts *imap.FetchOptions) bool {
+	return (opts.Envelope && m.envelope == nil) || (opts.BodyStructure != nil && m.bodyStructure == nil) ||
+		len(opts.BodySection) > 0 || len(opts.BinarySection) > 0 || len(opts.BinarySectionSize) > 0 ||
+		(opts.RFC822Size && m.size < 0)
 }
 
 // fetchSetsSeen reports whether the options fetch a body section without
@@ -82,7 +88,7 @@ func fetchSetsSeen(opts *imap.FetchOptions) bool {
 // response (used when the fetch itself set \Seen).
 func writeFetch(w *imapserver.FetchWriter, m *fetchMessage, opts *imap.FetchOptions, withFlags bool) error {
 	var content []byte
-	if fetchNeedsContent(opts) || (opts.RFC822Size && m.size < 0) {
+	if fetchNeedsContent(m, opts) {
 		var err error
 		content, err = m.content()
 		if err != nil {
@@ -107,25 +113,33 @@ func writeFetch(w *imapserver.FetchWriter, m *fetchMessage, opts *imap.FetchOpti
 		rw.WriteRFC822Size(size)
 	}
 	if opts.Envelope {
-		rw.WriteEnvelope(extractEnvelope(content))
+		env := m.envelope
+		if env == nil {
+			env = extractEnvelope(content)
+		}
+		rw.WriteEnvelope(env)
 	}
 	if opts.BodyStructure != nil {
-		rw.WriteBodyStructure(extractBodyStructure(content))
+		bs := m.bodyStructure
+		if bs == nil {
+			bs = extractBodyStructure(content)
+		}
+		rw.WriteBodyStructure(bs)
 	}
 	for _, bs := range opts.BodySection {
-		data := bodySection(content, bs)
+		data := literalSafe(bodySection(content, bs))
 		if err := writeLiteral(rw.WriteBodySection(bs, int64(len(data))), data); err != nil {
 			return err
 		}
 	}
 	for _, bs := range opts.BinarySection {
-		data := imapserver.ExtractBinarySection(bytes.NewReader(content), bs)
+		data, _ := binarySectionRaw(content, bs)
 		if err := writeLiteral(rw.WriteBinarySection(bs, int64(len(data))), data); err != nil {
 			return err
 		}
 	}
 	for _, bss := range opts.BinarySectionSize {
-		data := imapserver.ExtractBinarySection(bytes.NewReader(content), &imap.FetchItemBinarySection{Part: bss.Part})
+		data, _ := binarySectionRaw(content, &imap.FetchItemBinarySection{Part: bss.Part})
 		rw.WriteBinarySectionSize(bss, uint32(len(data)))
 	}
 	return rw.Close()
@@ -151,16 +165,15 @@ func readHeader(content []byte) textproto.Header {
 }
 
 func extractEnvelope(content []byte) *imap.Envelope {
-	return imapserver.ExtractEnvelope(readHeader(content))
+	return extractEnvelopeRaw(content)
 }
 
-// extractBodyStructure is go-imap's ExtractBodyStructure made safe to
+// extractBodyStructure reads the structure from the message bytes
+// (extract.go: lenient header, parameters as written), made safe to
 // write: go-imap's writer panics on a multipart without parts (a broken
 // boundary gives one), so such a multipart gets one empty text/plain part.
 func extractBodyStructure(content []byte) imap.BodyStructure {
-	bs := imapserver.ExtractBodyStructure(bytes.NewReader(content))
-	fixBodyStructure(bs, 0)
-	return bs
+	return extractBodyStructureRaw(content)
 }
 
 func fixBodyStructure(bs imap.BodyStructure, depth int) {
@@ -210,8 +223,8 @@ func emptyTextPart() *imap.BodyStructureSinglePart {
 
 // bodySection returns the bytes of one BODY[...] item. The whole message,
 // its header and its text are cut from the stored bytes directly, so they
-// are byte-exact; parts and header field lists go through go-imap's
-// ExtractBodySection.
+// are byte-exact; parts and header field lists are cut from them too
+// (extract.go bodySectionRaw), never rewritten.
 func bodySection(content []byte, bs *imap.FetchItemBodySection) []byte {
 	if len(bs.Part) == 0 && len(bs.HeaderFields) == 0 && len(bs.HeaderFieldsNot) == 0 {
 		var data []byte
@@ -227,7 +240,8 @@ func bodySection(content []byte, bs *imap.FetchItemBodySection) []byte {
 			return partial(data, bs.Partial)
 		}
 	}
-	return imapserver.ExtractBodySection(bytes.NewReader(content), bs)
+	data, _ := bodySectionRaw(content, bs)
+	return data
 }
 
 func partial(b []byte, p *imap.SectionPartial) []byte {

@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/nfsimap/nfsimap/localindex"
 	"github.com/nfsimap/nfsimap/node/maildir"
 )
 
@@ -251,19 +252,28 @@ func (s *Session) Status(mailbox string, options *imap.StatusOptions) (*imap.Sta
 	return s.status(ctx, normalizeName(mailbox), options)
 }
 
+// status answers STATUS (and LIST-STATUS). An unchanged mailbox is
+// answered from its summary in the local index after two revalidated
+// stats, of new/ and cur/ (see statSpool): two GETATTRs, no listing, no
+// read, also for INBOX while new/ holds mail. A mailbox a session of this
+// node has selected is answered from its shared state after the same two
+// stats. Otherwise the maildir is synced (without moving new/ to cur/) and
+// the summary stored.
 func (s *Session) status(ctx context.Context, name string, options *imap.StatusOptions) (*imap.StatusData, error) {
-	mbox, err := s.store.Mailbox(ctx, spoolName(name))
+	sn := spoolName(name)
+	path, err := s.store.MailboxPath(sn)
 	if err != nil {
 		return nil, s.userError("status", name, err)
 	}
 	needSize := options.Size || options.DeletedStorage
+	needDeleted := options.NumDeleted || options.DeletedStorage
 	var sum mailboxSummary
 	// A mailbox selected on this node is read through its shared state
 	// (and its \Recent count is this node's).
-	if box := s.f.reg.lookup(mbox.Path()); box != nil {
+	if box := s.f.reg.lookup(path); box != nil {
 		defer s.f.reg.release(box)
 		snap, _ := box.current()
-		if changed, _ := box.changedOnSpool(ctx); changed {
+		if box.changedDirs() {
 			if snap, err = box.syncSpool(ctx, maildir.SyncOptions{}); err != nil {
 				return nil, s.userError("status", name, err)
 			}
@@ -277,7 +287,7 @@ func (s *Session) status(ctx context.Context, name string, options *imap.StatusO
 			})
 		}
 	} else {
-		sum, err = s.f.status.summary(ctx, mbox, needSize)
+		sum, err = s.f.sums.summary(ctx, s.store, s.user.Name, sn, path, needSize, needDeleted)
 	}
 	if err != nil {
 		return nil, s.userError("status", name, err)
@@ -352,35 +362,75 @@ func (sum *mailboxSummary) addSizes(snap *maildir.Snapshot, sizeOf func(maildir.
 	return nil
 }
 
-// statusCache keeps the STATUS summaries of mailboxes no session of this
-// node has selected, keyed by maildir path, so that STATUS of an unchanged
-// mailbox costs attribute checks only (no listing, no read). It is a cache:
-// anything in it may go at any time.
-type statusCache struct {
-	max int
+// summaries keeps the STATUS numbers of mailboxes no session of this node
+// has selected: in the local index when there is one (one tiny file per
+// mailbox, read only for users this node serves), else in a bounded
+// in-memory map keyed by maildir path. Either is a cache: anything in it
+// may go at any time, and an entry is used only when its spool state's
+// new/ and cur/ equal the spool's, revalidated.
+type summaries struct {
+	index *localindex.Index // nil: the map below
+	max   int
 
 	mu sync.Mutex // guards m
-	m  map[string]mailboxSummary
+	m  map[string]localindex.Summary
 }
 
-func newStatusCache(max int) *statusCache {
-	return &statusCache{max: max, m: make(map[string]mailboxSummary)}
+func newSummaries(index *localindex.Index, max int) *summaries {
+	return &summaries{index: index, max: max, m: make(map[string]localindex.Summary)}
 }
 
-// summary returns the summary of mbox: from the cache when the maildir's
-// stamp, taken after flushing the NFS attribute cache, is the one the
-// cached summary was made at; else from a Sync (which does not move new/
-// to cur/).
-func (c *statusCache) summary(ctx context.Context, mbox *maildir.Mailbox, needSize bool) (mailboxSummary, error) {
-	path := mbox.Path()
-	flushAttrCache(path)
-	if st, err := mbox.Stamp(ctx); err == nil && !stampIsRecent(st, time.Now()) {
-		c.mu.Lock()
-		sum, ok := c.m[path]
-		c.mu.Unlock()
-		if ok && sum.stamp.Equal(st) && (sum.sizeKnown || !needSize) {
-			return sum, nil
+func (c *summaries) load(user, mailbox, path string) (*localindex.Summary, bool) {
+	if c.index != nil {
+		sum, err := c.index.LoadSummary(user, mailbox)
+		return sum, err == nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sum, ok := c.m[path]
+	return &sum, ok
+}
+
+func (c *summaries) store(user, mailbox, path string, sum *localindex.Summary) {
+	if c.index != nil {
+		_ = c.index.StoreSummary(user, mailbox, sum) // counted by the index; the spool has it all
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[path] = *sum
+}
+
+// summary returns the STATUS numbers of the maildir at path: from the
+// stored summary when new/ and cur/ are unchanged (two GETATTRs), else
+// from a Sync (which does not move new/ to cur/). The DELETED counts are
+// not in the summary: they always come from a Sync.
+func (c *summaries) summary(ctx context.Context, store *maildir.Store, user, mailbox, path string, needSize, needDeleted bool) (mailboxSummary, error) {
+	takenAt := time.Now()
+	st, statErr := statSpool(path, false)
+	if statErr == nil && !needDeleted {
+		if sum, ok := c.load(user, mailbox, path); ok && sameDirs(sum.Spool, st) && (!needSize || sum.Size >= 0) {
+			out := mailboxSummary{
+				messages: sum.Messages, unseen: sum.Unseen, recent: sum.Recent,
+				uidNext: sum.UIDNext, uidValidity: sum.UIDValidity,
+			}
+			if sum.Size >= 0 {
+				out.sizeKnown, out.size = true, sum.Size
+			}
+			return out, nil
 		}
+	}
+	mbox, err := store.Mailbox(ctx, mailbox)
+	if err != nil {
+		return mailboxSummary{}, err
+	}
+	if statErr != nil {
+		// The maildir was just made (INBOX) or could not be stat'ed.
+		takenAt = time.Now()
+		st, statErr = statSpool(path, false)
 	}
 	snap, err := mbox.Sync(ctx, maildir.SyncOptions{})
 	if err != nil {
@@ -396,11 +446,39 @@ func (c *statusCache) summary(ctx context.Context, mbox *maildir.Mailbox, needSi
 			return mailboxSummary{}, err
 		}
 	}
-	c.mu.Lock()
-	if len(c.m) >= c.max {
-		clear(c.m)
+	if statErr == nil {
+		stored := localindex.Summary{
+			Spool:       afterSync(st, snap, takenAt),
+			UIDValidity: sum.uidValidity, UIDNext: sum.uidNext,
+			Messages: sum.messages, Unseen: sum.unseen, Recent: sum.recent,
+			Size: -1,
+		}
+		if sum.sizeKnown {
+			stored.Size = sum.size
+		} else if allSized(snap) {
+			stored.Size = sizeFromNames(snap)
+		}
+		if !stored.Spool.IsZero() {
+			c.store(user, mailbox, path, &stored)
+		}
 	}
-	c.m[path] = sum
-	c.mu.Unlock()
 	return sum, nil
+}
+
+// allSized reports whether every file name carries its RFC822 size.
+func allSized(snap *maildir.Snapshot) bool {
+	for i := range snap.Messages {
+		if snap.Messages[i].Name.VSize < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func sizeFromNames(snap *maildir.Snapshot) int64 {
+	var n int64
+	for i := range snap.Messages {
+		n += snap.Messages[i].Name.VSize
+	}
+	return n
 }

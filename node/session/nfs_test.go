@@ -2,7 +2,9 @@ package session
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,4 +187,92 @@ func TestTwoNodesOneMailbox(t *testing.T) {
 		t.Errorf("node views differ: A %q, B %q", a, b)
 	}
 	t.Logf("ESTALE injected: A %d, B %d", mntA.Counters().EStale, mntB.Counters().EStale)
+}
+
+// TestNFSStatusFresh: STATUS must not report stale counts after another
+// node or an MTA changed the mailbox, even though this node's NFS client
+// caches attributes (30 s here) far longer than the poll interval: each
+// STATUS revalidates new/ and cur/ (DESIGN rule 5). Also with whole-second
+// mtimes, where a change in the same second as the last read leaves the
+// mtime as it was.
+func TestNFSStatusFresh(t *testing.T) {
+	backing := t.TempDir()
+	inbox := filepath.Join(backing, "alice", "Maildir")
+	genMaildir(t, inbox, 20, 0)
+	const cacheFor = 30 * time.Second
+	// Listings are not cached here: with whole-second mtimes a client that
+	// keeps a listing until the directory's mtime changes cannot see a
+	// file added in the same second as its last listing, whatever the
+	// server does (it shows at the directory's next change).
+	ours := nfstest.MountT(t, backing, nfstest.Options{AttrTimeout: cacheFor, EntryTimeout: cacheFor, NegativeTimeout: cacheFor})
+	other := nfstest.MountT(t, backing, nfstest.Options{})
+	const poll = 200 * time.Millisecond
+	env := newTestEnv(t, func(c *Config) {
+		c.Layout.Inbox = ours.Dir + "/%u/Maildir"
+		c.PollInterval = poll
+		c.MinSyncInterval = time.Hour
+	})
+	c := env.dial(nil)
+	opts := &imap.StatusOptions{NumMessages: true, NumUnseen: true, UIDNext: true}
+	// expect polls STATUS until it shows want, failing after the poll
+	// interval.
+	expect := func(what string, messages, unseen uint32) {
+		t.Helper()
+		deadline := time.Now().Add(poll)
+		for {
+			d, err := c.Status("INBOX", opts).Wait()
+			if err != nil {
+				t.Fatalf("%s: STATUS: %v", what, err)
+			}
+			if *d.NumMessages == messages && *d.NumUnseen == unseen {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: STATUS says MESSAGES %d UNSEEN %d, want %d %d", what, *d.NumMessages, *d.NumUnseen, messages, unseen)
+			}
+		}
+	}
+	otherInbox := filepath.Join(other.Dir, "alice", "Maildir")
+	expect("start", 20, 7)
+	expect("unchanged", 20, 7)
+	deliver(t, otherInbox, "1800000001.M1P1.othernode", "Subject: one\n\nx\n")
+	expect("delivered to new/ elsewhere", 21, 8)
+
+	// A flag change elsewhere: a rename inside cur/.
+	names := listDir(t, filepath.Join(otherInbox, "cur"))
+	var seen string
+	for _, n := range names {
+		if strings.HasSuffix(n, ":2,S") {
+			seen = n
+			break
+		}
+	}
+	if err := os.Rename(filepath.Join(otherInbox, "cur", seen), filepath.Join(otherInbox, "cur", strings.TrimSuffix(seen, "S"))); err != nil {
+		t.Fatal(err)
+	}
+	expect("flag cleared elsewhere", 21, 9)
+	// An expunge elsewhere.
+	if err := os.Remove(filepath.Join(otherInbox, "cur", strings.TrimSuffix(seen, "S"))); err != nil {
+		t.Fatal(err)
+	}
+	expect("expunged elsewhere", 20, 8)
+
+	// The same while a session of this node has the mailbox selected.
+	c2 := env.dial(nil)
+	mustSelect(t, c2, "INBOX", true)
+	deliver(t, otherInbox, "1800000002.M2P1.othernode", "Subject: two\n\nx\n")
+	expect("delivered while selected here", 21, 9)
+
+	// Whole-second mtimes: deliveries right after a STATUS, within its
+	// second, must still show.
+	ours.SetFaults(nfstest.Faults{CoarseMtime: true})
+	other.SetFaults(nfstest.Faults{CoarseMtime: true})
+	if err := c2.Unselect().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		expect("coarse mtimes", uint32(21+i), uint32(9+i))
+		deliver(t, otherInbox, fmt.Sprintf("1800000003.M%dP1.othernode", i), "Subject: coarse\n\nx\n")
+	}
+	expect("coarse mtimes, last", 24, 12)
 }

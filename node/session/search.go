@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"regexp"
 	"strings"
 	"time"
 
@@ -347,9 +348,39 @@ func charsetReader(charset string, input io.Reader) (io.Reader, error) {
 func decodeHeaderValue(v string) string {
 	d, err := wordDecoder.DecodeHeader(v)
 	if err != nil {
-		return v
+		return decodeWordsOneByOne(v)
 	}
 	return d
+}
+
+// encodedWord matches one RFC 2047 encoded word.
+var encodedWord = regexp.MustCompile(`=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
+
+// decodeWordsOneByOne decodes each encoded word of v on its own, leaving a
+// word that does not decode (unknown charset, bad encoding) as it is. The
+// white space between two adjacent encoded words is dropped (RFC 2047
+// section 6.2).
+func decodeWordsOneByOne(v string) string {
+	var b strings.Builder
+	last := 0
+	prevWord := false
+	for _, m := range encodedWord.FindAllStringIndex(v, -1) {
+		gap := v[last:m[0]]
+		d, err := wordDecoder.Decode(v[m[0]:m[1]])
+		if !(prevWord && err == nil && strings.TrimLeft(gap, " \t\r\n") == "") {
+			b.WriteString(gap)
+		}
+		if err != nil {
+			b.WriteString(v[m[0]:m[1]])
+			prevWord = false
+		} else {
+			b.WriteString(d)
+			prevWord = true
+		}
+		last = m[1]
+	}
+	b.WriteString(v[last:])
+	return b.String()
 }
 
 func (pm *parsedMessage) headerContains(key, value string) (bool, error) {
@@ -363,7 +394,7 @@ func (pm *parsedMessage) headerContains(key, value string) (bool, error) {
 			return true, nil
 		}
 		v := fields.Value()
-		if strings.Contains(foldCase(decodeHeaderValue(v)), needle) || strings.Contains(foldCase(v), needle) {
+		if strings.Contains(foldCase(decodeHeaderValue(v)), needle) {
 			return true, nil
 		}
 	}

@@ -203,3 +203,36 @@ func TestToCRLF(t *testing.T) {
 		t.Error("msgPlain not converted")
 	}
 }
+
+// TestHeaderSearchDecodedOnly: a header search matches the decoded text
+// of RFC 2047 words, not their encoded form (Dovecot does the same).
+func TestHeaderSearchDecodedOnly(t *testing.T) {
+	hdr := func(k, v string) *imap.SearchCriteria {
+		return &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: k, Value: v}}}
+	}
+	if got := runMatch(t, hdr("Subject", "R3LDvMOf")); len(got) != 0 {
+		t.Errorf("SUBJECT of the base64 text matched %v", got)
+	}
+	if got := runMatch(t, hdr("Subject", "utf-8")); len(got) != 0 {
+		t.Errorf("SUBJECT of the charset name matched %v", got)
+	}
+	if got := runMatch(t, hdr("Subject", "grüße")); len(got) != 1 || got[0] != 10 {
+		t.Errorf("SUBJECT of the decoded text matched %v, want [10]", got)
+	}
+}
+
+func TestDecodeHeaderValue(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"=?utf-8?q?caf=C3=A9?= au lait", "café au lait"},
+		{"=?utf-8?q?a?= =?utf-8?q?b?=", "ab"},
+		// A word in an unknown charset stays as it is; the others decode.
+		{"=?x-unknown?q?abc?= =?utf-8?q?caf=C3=A9?=", "=?x-unknown?q?abc?= café"},
+		{"=?utf-8?q?a?= =?x-unknown?q?b?= =?utf-8?q?c?=", "a =?x-unknown?q?b?= c"},
+		{"plain text", "plain text"},
+	}
+	for _, c := range cases {
+		if got := decodeHeaderValue(c.in); got != c.want {
+			t.Errorf("decodeHeaderValue(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

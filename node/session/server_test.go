@@ -26,7 +26,7 @@ import (
 // panicLogger is go-imap's server logger in tests: go-imap recovers panics
 // in command handlers and IDLE and logs them; such a log fails the test.
 type panicLogger struct {
-	t *testing.T
+	t testing.TB
 }
 
 func (l panicLogger) Printf(format string, args ...any) {
@@ -41,7 +41,7 @@ func (l panicLogger) Printf(format string, args ...any) {
 // testEnv is a real go-imap server with our sessions on a loopback port,
 // over a temporary spool.
 type testEnv struct {
-	t     *testing.T
+	t     testing.TB
 	spool string
 	f     *Factory
 	ln    net.Listener
@@ -60,10 +60,11 @@ func testConfig(spool string) Config {
 	return cfg
 }
 
-func newTestEnv(t *testing.T, mod func(*Config)) *testEnv {
+func newTestEnv(t testing.TB, mod func(*Config)) *testEnv {
 	t.Helper()
 	spool := t.TempDir()
 	cfg := testConfig(spool)
+	cfg.Index = openTestIndex(t, t.TempDir())
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -906,7 +907,7 @@ func TestSearchOverWire(t *testing.T) {
 
 // rawClient speaks IMAP line by line, for what imapclient cannot send.
 type rawClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	br   *bufio.Reader
 }

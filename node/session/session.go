@@ -26,10 +26,11 @@ type Factory struct {
 	cfg    Config
 	logger *slog.Logger
 	reg    *registry
-	status *statusCache
+	sums   *summaries
 }
 
-// statusCacheSize bounds the STATUS cache (mailboxes; about 150 bytes each).
+// statusCacheSize bounds the in-memory STATUS cache used without a local
+// index (mailboxes; about 150 bytes each).
 const statusCacheSize = 100000
 
 // NewFactory checks cfg and returns a Factory. logger nil discards.
@@ -44,7 +45,7 @@ func NewFactory(cfg Config, logger *slog.Logger) (*Factory, error) {
 	if cfg.Maildir.Logger == nil {
 		cfg.Maildir.Logger = logger
 	}
-	return &Factory{cfg: cfg, logger: logger, reg: newRegistry(logger), status: newStatusCache(statusCacheSize)}, nil
+	return &Factory{cfg: cfg, logger: logger, reg: newRegistry(logger), sums: newSummaries(cfg.Index, statusCacheSize)}, nil
 }
 
 // New makes the session of an authenticated user; it has the signature of
@@ -323,11 +324,21 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	readOnly := options != nil && options.ReadOnly
 	ctx, cancel := s.opCtx()
 	defer cancel()
+	// The revalidated stats of new/, cur/ and the uidlist come first (three
+	// GETATTRs); they refresh the client's attribute cache, so opening the
+	// mailbox (a stat of cur/) costs nothing more.
+	opt := boxOptions{pollInterval: s.f.cfg.PollInterval, moveNew: !readOnly, index: s.f.cfg.Index, user: s.user.Name}
+	if path, err := s.store.MailboxPath(spoolName(name)); err == nil {
+		opt.takenAt = time.Now()
+		if st, err := statSpool(path, true); err == nil {
+			opt.pre = &st
+		}
+	}
 	mbox, err := s.store.Mailbox(ctx, spoolName(name))
 	if err != nil {
 		return nil, s.userError("select", name, err)
 	}
-	box, fresh, err := s.f.reg.acquire(ctx, mbox, s.f.cfg.PollInterval, !readOnly)
+	box, fresh, err := s.f.reg.acquire(ctx, mbox, opt)
 	if err != nil {
 		return nil, s.userError("select", name, err)
 	}
@@ -336,7 +347,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		// new mail moved to cur/ for a read-write SELECT).
 		snap, _ := box.current()
 		needMove := !readOnly && slices.ContainsFunc(snap.Messages, func(m maildir.Message) bool { return m.InNew })
-		if changed, _ := box.changedOnSpool(ctx); changed || needMove {
+		if box.changedSince(opt.pre) || needMove {
 			if _, err := box.syncSpool(ctx, maildir.SyncOptions{MoveNew: !readOnly}); err != nil {
 				s.f.reg.release(box)
 				return nil, s.userError("select", name, err)
@@ -681,6 +692,7 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			return err
 		}
 	}
+	defer sel.box.flushParsed()
 	for _, i := range idxs {
 		v := &sel.view[i]
 		fm := &fetchMessage{seqNum: uint32(i + 1), uid: v.uid(), flags: v.clientFlags(), size: -1}
@@ -689,11 +701,29 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			if content != nil {
 				return content, nil
 			}
-			c, _, err := sel.box.readMessage(ctx, v.msg)
+			c, meta, err := sel.box.readMessage(ctx, v.msg)
 			content = c
+			fm.size, fm.internalDate = meta.size, meta.date
 			return c, err
 		}
-		if options.InternalDate || options.RFC822Size {
+		// What the index parsed earlier is served from it; the message
+		// is read (once) only for what it lacks.
+		if rec, ok := sel.box.parsed(v.msg.UID); ok {
+			fm.size, fm.internalDate = rec.Size, rec.InternalDate
+			if options.Envelope {
+				fm.envelope, _ = cachedEnvelope(&rec)
+			}
+			if options.BodyStructure != nil {
+				fm.bodyStructure, _ = cachedBodyStructure(&rec)
+			}
+		} else if fetchNeedsContent(fm, options) {
+			if _, err := fm.content(); err != nil {
+				if isGone(err) {
+					continue
+				}
+				return s.userError("fetch", sel.name, err)
+			}
+		} else if options.InternalDate || options.RFC822Size {
 			meta, err := sel.box.messageMeta(ctx, v.msg)
 			if err != nil {
 				if isGone(err) {
@@ -703,7 +733,7 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			}
 			fm.size, fm.internalDate = meta.size, meta.date
 		}
-		if fetchNeedsContent(options) {
+		if fetchNeedsContent(fm, options) {
 			if _, err := fm.content(); err != nil {
 				if isGone(err) {
 					continue

@@ -3,6 +3,7 @@ package session
 import (
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/nfsimap/nfsimap/localindex"
 	"github.com/nfsimap/nfsimap/node/sortthread"
 )
 
@@ -73,22 +74,26 @@ func (s *Session) sortThreadMessagesLocked(criteria *imap.SearchCriteria, withHe
 			InternalDate: meta.date,
 		}
 		if withHeader {
-			content, err := m.Content()
-			if err != nil {
-				if isGone(err) {
-					continue
+			// From the index when the message was parsed before (a warm
+			// mailbox: no spool reads), else read and parse it once.
+			rec, ok := sel.box.parsed(m.v.msg.UID)
+			if !ok {
+				if _, err := m.Content(); err != nil {
+					if isGone(err) {
+						continue
+					}
+					return nil, s.userError("sort", sel.name, err)
 				}
-				return nil, s.userError("sort", sel.name, err)
+				rec, ok = sel.box.parsed(m.v.msg.UID)
 			}
-			h := readHeader(content)
-			sm.Date = h.Get("Date")
-			sm.Subject = h.Get("Subject")
-			sm.From = h.Get("From")
-			sm.To = h.Get("To")
-			sm.Cc = h.Get("Cc")
-			sm.MessageID = h.Get("Message-Id")
-			sm.InReplyTo = h.Get("In-Reply-To")
-			sm.References = h.Get("References")
+			var h localindex.Headers
+			if ok {
+				h = rec.Header
+			} else {
+				h = headersOf(m.content)
+			}
+			sm.Date, sm.Subject, sm.From, sm.To, sm.Cc = h.Date, h.Subject, h.From, h.To, h.Cc
+			sm.MessageID, sm.InReplyTo, sm.References = h.MessageID, h.InReplyTo, h.References
 		}
 		out = append(out, sm)
 	}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nfsimap/nfsimap/localindex"
 	"github.com/nfsimap/nfsimap/node/maildir"
 )
 
@@ -47,6 +48,25 @@ type sharedBox struct {
 	pollInterval time.Duration
 	logger       *slog.Logger
 
+	// index is the node's local index (nil: none); user and name key the
+	// mailbox in it.
+	index      *localindex.Index
+	user, name string
+
+	// idxMu guards idx, mem and idxErrLogged. idx is the mailbox's index
+	// in memory (one per node for a selected mailbox, shared by its
+	// sessions), nil without a local index; mem then keeps the parsed
+	// messages in memory only. Never held during spool I/O.
+	idxMu        sync.Mutex
+	idx          *localindex.Mailbox
+	mem          map[uint32]localindex.Record
+	idxErrLogged bool
+	// idxTicket is the ticket of the last change applied to idx (older
+	// syncs that finish late are not applied); idxState is the spool
+	// state idx's records equal (zero: unknown).
+	idxTicket uint64
+	idxState  localindex.SpoolState
+
 	refs int // guarded by reg.boxesMu
 
 	// flagsMu serializes this node's flag changes (STORE, the implicit
@@ -61,19 +81,40 @@ type sharedBox struct {
 
 	stateMu sync.Mutex // guards the fields below; never held during spool I/O
 	snap    *maildir.Snapshot
-	// ticket orders spool reads and local changes: a result is installed
-	// only when it is newer than what is installed.
+	// ticket orders spool reads and local changes: installed is the
+	// ticket of the newest thing installed (spool read or local change).
 	ticket, installed uint64
 	lastSync          time.Time
 	version           uint64 // bumped on every visible change
 	watchers          map[chan struct{}]struct{}
 	recentFloor       uint32              // UIDs above it have not been claimed as \Recent
 	recentInitial     map[uint32]struct{} // messages in new/ at first sight, not yet claimed
-	meta              map[uint32]msgMeta  // cached sizes and dates, by UID (a UID's content never changes)
+	meta              map[uint32]msgMeta  // sizes (from the name) and dates of unparsed messages, by UID
+	// spool is the spool state the installed snapshot is known to equal
+	// (zero: unknown, after this node changed the maildir itself).
+	spool localindex.SpoolState
+
+	// synced is the ticket of the newest spool read installed. A spool
+	// read is installed when its ticket is above synced, even when a local
+	// change came after it took its ticket: the local changes since then
+	// (local, in ticket order) are applied to it again. Dropping it
+	// instead would lose what it found (the message a session of this
+	// node just appended, which its next command must see).
+	synced uint64
+	local  []localChange
 
 	pollCtx  context.Context    // the poller's lifetime
 	stopPoll context.CancelFunc // ends pollCtx (release of the last reference)
 	pollDone chan struct{}      // closed when the poller returned
+}
+
+// localChange is a change this node made to the spool and installed
+// without reading the spool (patch, removeUIDs).
+type localChange struct {
+	ticket   uint64
+	changed  []maildir.Message // messages with new flags
+	keywords []string          // the mailbox's new keywords; nil: unchanged
+	removed  []uint32          // UIDs expunged or moved away
 }
 
 type msgMeta struct {
@@ -81,10 +122,23 @@ type msgMeta struct {
 	date time.Time
 }
 
-// acquire returns the shared state of the maildir of mbox, creating it
-// (with its first Sync and its poller) on first use; fresh tells that this
-// call made it (its snapshot is new). The caller must call release once.
-func (r *registry) acquire(ctx context.Context, mbox *maildir.Mailbox, pollInterval time.Duration, moveNew bool) (b *sharedBox, fresh bool, err error) {
+// boxOptions say how a registry entry is made.
+type boxOptions struct {
+	pollInterval time.Duration
+	moveNew      bool              // a read-write SELECT: move new/ to cur/
+	index        *localindex.Index // nil: no local index
+	user         string
+	// pre, when not nil, is the spool state taken (revalidated) at
+	// takenAt, just before the caller opened the mailbox.
+	pre     *localindex.SpoolState
+	takenAt time.Time
+}
+
+// acquire returns the shared state of the maildir of mbox, creating it on
+// first use (from the local index when it matches the spool, else with a
+// Sync) and starting its poller; fresh tells that this call made it. The
+// caller must call release once.
+func (r *registry) acquire(ctx context.Context, mbox *maildir.Mailbox, opt boxOptions) (b *sharedBox, fresh bool, err error) {
 	path := mbox.Path()
 	r.boxesMu.Lock()
 	b, ok := r.boxes[path]
@@ -107,8 +161,11 @@ func (r *registry) acquire(ctx context.Context, mbox *maildir.Mailbox, pollInter
 		reg:           r,
 		path:          path,
 		mbox:          mbox,
-		pollInterval:  pollInterval,
+		pollInterval:  opt.pollInterval,
 		logger:        r.logger.With("maildir", path),
+		index:         opt.index,
+		user:          opt.user,
+		name:          mbox.Name(),
 		refs:          1,
 		ready:         make(chan struct{}),
 		watchers:      make(map[chan struct{}]struct{}),
@@ -120,10 +177,9 @@ func (r *registry) acquire(ctx context.Context, mbox *maildir.Mailbox, pollInter
 	r.boxes[path] = b
 	r.boxesMu.Unlock()
 
-	// The first Sync runs outside the registry lock; later arrivals wait
+	// The first read runs outside the registry lock; later arrivals wait
 	// on ready.
-	flushAttrCache(path)
-	snap, err := b.syncSpool(ctx, maildir.SyncOptions{MoveNew: moveNew})
+	snap, err := b.open(ctx, opt)
 	if err == nil {
 		b.stateMu.Lock()
 		for _, m := range snap.Messages {
@@ -151,6 +207,82 @@ func (r *registry) acquire(ctx context.Context, mbox *maildir.Mailbox, pollInter
 	return b, true, nil
 }
 
+// open installs the first snapshot of a new registry entry. When the
+// local index was saved at exactly the spool's current state (new/, cur/
+// and the uidlist revalidated: three GETATTRs) the snapshot is built from
+// it and the spool is not listed; a read-write SELECT with mail in new/
+// still syncs, to move it to cur/.
+func (b *sharedBox) open(ctx context.Context, opt boxOptions) (*maildir.Snapshot, error) {
+	moveNew := opt.moveNew
+	var idx *localindex.Mailbox
+	if b.index != nil {
+		var err error
+		idx, err = b.index.LoadMailbox(b.user, b.name)
+		if err != nil {
+			if !errors.Is(err, localindex.ErrNotFound) {
+				b.logger.Info("local index unusable, reading the spool", "err", err)
+			}
+			idx = nil
+		}
+	}
+	if idx != nil {
+		takenAt, st, err := opt.takenAt, localindex.SpoolState{}, error(nil)
+		if opt.pre != nil {
+			st = *opt.pre
+		} else {
+			takenAt = time.Now()
+			st, err = statSpool(b.path, true)
+		}
+		if err == nil && !idx.Spool().IsZero() && idx.Spool().Equal(settled(st, takenAt)) {
+			if snap, ok := snapshotFromIndex(idx); ok && !(moveNew && hasNew(snap)) {
+				b.stateMu.Lock()
+				b.ticket++
+				b.installed = b.ticket
+				b.synced, b.local = b.ticket, nil
+				b.idxMu.Lock()
+				b.idx, b.idxTicket, b.idxState = idx, b.ticket, idx.Spool()
+				b.idxMu.Unlock()
+				b.snap = snap
+				b.spool = idx.Spool()
+				b.lastSync = time.Now()
+				b.stateMu.Unlock()
+				return snap, nil
+			}
+		}
+	}
+	b.idxMu.Lock()
+	b.idx = idx
+	b.idxMu.Unlock()
+	return b.syncSpool(ctx, maildir.SyncOptions{MoveNew: moveNew})
+}
+
+func hasNew(snap *maildir.Snapshot) bool {
+	return slices.ContainsFunc(snap.Messages, func(m maildir.Message) bool { return m.InNew })
+}
+
+// snapshotFromIndex builds a snapshot from the index records; false when
+// a record cannot be used (then the spool is read).
+func snapshotFromIndex(idx *localindex.Mailbox) (*maildir.Snapshot, bool) {
+	recs := idx.Records()
+	snap := &maildir.Snapshot{
+		UIDValidity: idx.UIDValidity(),
+		UIDNext:     idx.UIDNext(),
+		Keywords:    idx.Keywords(),
+		Messages:    make([]maildir.Message, 0, len(recs)),
+	}
+	if snap.UIDValidity == 0 {
+		return nil, false
+	}
+	for i := range recs {
+		m, err := messageFromRecord(&recs[i])
+		if err != nil {
+			return nil, false
+		}
+		snap.Messages = append(snap.Messages, m)
+	}
+	return snap, true
+}
+
 // release drops one reference; the last one stops the poller.
 func (r *registry) release(b *sharedBox) {
 	r.boxesMu.Lock()
@@ -163,6 +295,7 @@ func (r *registry) release(b *sharedBox) {
 	if last {
 		b.stopPoll()
 		<-b.pollDone
+		b.closeIndex()
 	}
 }
 
@@ -206,8 +339,13 @@ func (b *sharedBox) takeTicket() uint64 {
 
 // syncSpool reads the maildir and installs the result unless something
 // newer was installed meanwhile. It returns the snapshot now installed.
+// The spool state is taken (revalidated) before the Sync lists the
+// maildir, so the snapshot is at least as new as the state it is stored
+// with; the local index is brought up to the snapshot and saved.
 func (b *sharedBox) syncSpool(ctx context.Context, opt maildir.SyncOptions) (*maildir.Snapshot, error) {
 	t := b.takeTicket()
+	takenAt := time.Now()
+	pre, preErr := statSpool(b.path, true)
 	snap, err := b.mbox.Sync(ctx, opt)
 	if err != nil {
 		if errors.Is(err, maildir.ErrNoMailbox) {
@@ -217,11 +355,29 @@ func (b *sharedBox) syncSpool(ctx context.Context, opt maildir.SyncOptions) (*ma
 		}
 		return nil, fmt.Errorf("sync %s: %w", b.path, err)
 	}
+	var state localindex.SpoolState
+	if preErr == nil {
+		state = afterSync(pre, snap, takenAt)
+	}
 	b.stateMu.Lock()
-	defer b.stateMu.Unlock()
 	b.lastSync = time.Now()
-	if t > b.installed {
-		b.installed = t
+	installed := false
+	idxTicket := t
+	if t > b.synced {
+		// No newer spool read was installed. The local changes installed
+		// after this read took its ticket may be missing from it (it
+		// listed the maildir before their renames): apply them again;
+		// the spool state stays unknown.
+		b.local = slices.DeleteFunc(b.local, func(c localChange) bool { return c.ticket <= t })
+		if len(b.local) > 0 {
+			snap = applyLocal(snap, b.local)
+			state = localindex.SpoolState{}
+			idxTicket = b.installed
+		}
+		b.synced = t
+		b.installed = max(b.installed, t)
+		installed = true
+		b.spool = state
 		if b.snap == nil || snapshotChanged(b.snap, snap) {
 			b.snap = snap
 			b.version++
@@ -242,7 +398,38 @@ func (b *sharedBox) syncSpool(ctx context.Context, opt maildir.SyncOptions) (*ma
 			b.snap = &cp
 		}
 	}
-	return b.snap, nil
+	cur := b.snap
+	b.stateMu.Unlock()
+	if installed {
+		b.indexSnapshot(idxTicket, snap, state)
+	}
+	return cur, nil
+}
+
+// applyLocal returns snap with the local changes applied: changed
+// messages replace those with their UIDs, removed ones are left out. snap
+// itself is not modified.
+func applyLocal(snap *maildir.Snapshot, local []localChange) *maildir.Snapshot {
+	cp := *snap
+	cp.Messages = slices.Clone(snap.Messages)
+	for _, c := range local {
+		if c.keywords != nil {
+			cp.Keywords = c.keywords
+		}
+		for _, m := range c.changed {
+			if i, ok := slices.BinarySearchFunc(cp.Messages, m.UID, func(x maildir.Message, uid uint32) int {
+				return cmpUint32(x.UID, uid)
+			}); ok {
+				cp.Messages[i] = m
+			}
+		}
+		if len(c.removed) > 0 {
+			cp.Messages = slices.DeleteFunc(cp.Messages, func(m maildir.Message) bool {
+				return slices.Contains(c.removed, m.UID)
+			})
+		}
+	}
+	return &cp
 }
 
 // installGone installs an empty snapshot (same UIDVALIDITY) for a
@@ -250,10 +437,11 @@ func (b *sharedBox) syncSpool(ctx context.Context, opt maildir.SyncOptions) (*ma
 func (b *sharedBox) installGone(t uint64) {
 	b.stateMu.Lock()
 	defer b.stateMu.Unlock()
-	if t <= b.installed || b.snap == nil || len(b.snap.Messages) == 0 {
+	if t <= b.synced || b.snap == nil || len(b.snap.Messages) == 0 {
 		return
 	}
-	b.installed = t
+	b.installed = max(b.installed, t)
+	b.synced, b.local = t, nil
 	cp := *b.snap
 	cp.Messages = nil
 	b.snap = &cp
@@ -299,6 +487,9 @@ func (b *sharedBox) patch(changed []maildir.Message, keywords []string) {
 		b.snap = &cp
 		b.version++
 		b.notifyLocked()
+		b.spool = localindex.SpoolState{} // we changed the spool
+		b.local = append(b.local, localChange{ticket: b.ticket, changed: slices.Clone(changed), keywords: keywords})
+		b.indexFlags(b.ticket, changed, keywords)
 	}
 }
 
@@ -328,6 +519,9 @@ func (b *sharedBox) removeUIDs(uids []uint32) {
 		b.snap = &cp
 		b.version++
 		b.notifyLocked()
+		b.spool = localindex.SpoolState{} // we changed the spool
+		b.local = append(b.local, localChange{ticket: b.ticket, removed: slices.Clone(uids)})
+		b.indexRemove(b.ticket, uids)
 	}
 }
 
@@ -360,6 +554,9 @@ func (b *sharedBox) claimRecent(uids []uint32, readOnly bool) map[uint32]bool {
 }
 
 func (b *sharedBox) getMeta(uid uint32) (msgMeta, bool) {
+	if r, ok := b.parsed(uid); ok {
+		return msgMeta{size: r.Size, date: r.InternalDate}, true
+	}
 	b.stateMu.Lock()
 	defer b.stateMu.Unlock()
 	m, ok := b.meta[uid]
@@ -396,9 +593,10 @@ func (b *sharedBox) openMessage(ctx context.Context, m maildir.Message) (*os.Fil
 }
 
 // readMessage returns a message's content with CRLF line ends and its
-// metadata (which it caches). A read that fails with ESTALE (another node
-// removed the file while we read it) is tried once more through the
-// handle.
+// metadata. The first read of a message also parses it and keeps the
+// parse (sizes, date, ENVELOPE, BODYSTRUCTURE, header fields) in the
+// index. A read that fails with ESTALE (another node removed the file
+// while we read it) is tried once more through the handle.
 func (b *sharedBox) readMessage(ctx context.Context, m maildir.Message) ([]byte, msgMeta, error) {
 	content, meta, err := b.readMessageOnce(ctx, m)
 	if err != nil && errors.Is(err, syscall.ESTALE) {
@@ -424,11 +622,13 @@ func (b *sharedBox) readMessageOnce(ctx context.Context, m maildir.Message) ([]b
 	}
 	content := toCRLF(raw)
 	meta := msgMeta{size: int64(len(content)), date: st.ModTime()}
-	b.setMeta(m.UID, meta)
+	if _, ok := b.parsed(m.UID); !ok {
+		b.rememberParsed(&m, parseMessage(content, int64(len(raw)), meta.date))
+	}
 	return content, meta, nil
 }
 
-// messageMeta returns size and internal date: from the cache, else from
+// messageMeta returns size and internal date: from the index, else from
 // the file name's ",W=" and a stat, else by reading the file.
 func (b *sharedBox) messageMeta(ctx context.Context, m maildir.Message) (msgMeta, error) {
 	if meta, ok := b.getMeta(m.UID); ok {
@@ -489,45 +689,47 @@ func (b *sharedBox) poll() {
 }
 
 // changedOnSpool tells whether the maildir may have changed since the
-// installed snapshot. It first flushes the NFS client's cached attributes
-// of new/, cur/ and the uidlist with Dovecot's chown(path, -1, -1) trick (a
-// SETATTR that changes nothing but returns fresh attributes, and makes the
-// client drop a cached directory listing whose mtime changed), so that an
-// unchanged stamp can be trusted (DESIGN rule 5). Opening a directory is
-// not enough: the NFS-like test mount keeps both its attributes and its
-// listing through an open.
+// installed snapshot: new/, cur/ and the uidlist are stat'ed with forced
+// revalidation (three GETATTRs on NFS, see statSpool) and compared with
+// the state the snapshot is known to equal.
 func (b *sharedBox) changedOnSpool(ctx context.Context) (bool, error) {
-	flushAttrCache(b.path)
-	st, err := b.mbox.Stamp(ctx)
+	if err := ctx.Err(); err != nil {
+		return true, err
+	}
+	st, err := statSpool(b.path, true)
 	if err != nil {
 		return true, nil // let Sync find out what is wrong
 	}
-	snap, _ := b.current()
-	if snap == nil || !st.Equal(snap.Stamp) {
-		return true, nil
-	}
-	return stampIsRecent(st, time.Now()), nil
+	b.stateMu.Lock()
+	known := b.spool
+	b.stateMu.Unlock()
+	return known.IsZero() || !known.Equal(st), nil
 }
 
-// stampIsRecent: with coarse (whole-second) mtimes a file added in the
-// same second as the last change leaves the stamp as it was, so a stamp
-// that changed less than two seconds ago cannot say "nothing changed".
-func stampIsRecent(st maildir.Stamp, now time.Time) bool {
-	for _, t := range []time.Time{st.NewMtime, st.CurMtime, st.UidlistMtime} {
-		if now.Sub(t) < 2*time.Second {
-			return true
-		}
+// changedSince tells whether the installed snapshot may differ from the
+// spool at state st (nil: take it now).
+func (b *sharedBox) changedSince(st *localindex.SpoolState) bool {
+	if st == nil {
+		changed, _ := b.changedOnSpool(context.Background())
+		return changed
 	}
-	return false
+	b.stateMu.Lock()
+	known := b.spool
+	b.stateMu.Unlock()
+	return known.IsZero() || !known.Equal(*st)
 }
 
-// flushAttrCache makes the NFS client fetch fresh attributes (and drop a
-// stale cached listing) of a maildir's new/, cur/ and uidlist. Errors do
-// not matter here: a missing file shows in the stamp or in the Sync.
-func flushAttrCache(maildirPath string) {
-	for _, p := range []string{"new", "cur", "dovecot-uidlist"} {
-		_ = os.Chown(filepath.Join(maildirPath, p), -1, -1)
+// changedDirs tells whether new/ or cur/ may have changed since the
+// installed snapshot (STATUS of a selected mailbox: two GETATTRs).
+func (b *sharedBox) changedDirs() bool {
+	st, err := statSpool(b.path, false)
+	if err != nil {
+		return true
 	}
+	b.stateMu.Lock()
+	known := b.spool
+	b.stateMu.Unlock()
+	return !sameDirs(known, st)
 }
 
 // snapshotChanged reports a visible difference: UID validity, messages,
