@@ -40,8 +40,13 @@ test: lint ## Everything CI runs: lint, then all tests with the race detector.
 	$(GO) test -race -shuffle=on -timeout 20m $(TESTFLAGS) $(PKGS)
 
 .PHONY: bench
-bench: ## Go benchmarks, once each.
+bench: ## Go benchmarks once each, then nfsimap vs Dovecot side by side (root; installs Dovecot if missing; about 10 min).
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+	bash .ci/bench full
+
+.PHONY: bench-quick
+bench-quick: ## nfsimap vs Dovecot, small (about 2 min), for development.
+	bash .ci/bench quick
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.

@@ -95,6 +95,9 @@ func newClusterParts(cfg config.Config, log *slog.Logger) (*clusterParts, error)
 	rcfg.Seeds = c.Seeds
 	rcfg.SecretKey = cluster.GossipKey(secret)
 	rcfg.Profile = ring.Profile(c.Profile)
+	if c.RejoinInterval > 0 {
+		rcfg.RejoinInterval = c.RejoinInterval
+	}
 	if p.ring, err = ring.New(rcfg, log.With("part", "ring")); err != nil {
 		return nil, err
 	}

@@ -47,10 +47,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nfsimap/nfsimap/node/admin"
@@ -532,7 +534,15 @@ func (c *Cluster) relay(ctx context.Context, client net.Conn, in io.Reader, up *
 		})
 	}
 	defer closeBoth()
-	stop := context.AfterFunc(ctx, closeBoth)
+	// ctx ending (the front shutting down) asks the copy from the peer to
+	// say BYE at the next response boundary; RelayTimeout later the
+	// connection is cut regardless.
+	var stopping atomic.Bool
+	stop := context.AfterFunc(ctx, func() {
+		stopping.Store(true)
+		up.conn.SetReadDeadline(time.Now())
+		time.AfterFunc(c.cfg.RelayTimeout, closeBoth)
+	})
 	defer stop()
 	if c.cfg.Registry != nil {
 		remove := c.cfg.Registry.Add(admin.Entry{
@@ -578,20 +588,111 @@ func (c *Cluster) relay(ctx context.Context, client net.Conn, in io.Reader, up *
 		}
 		upc <- result{n, err, t}
 	}()
-	down, downErr := io.Copy(client, up.br)
+	down, downErr := copyResponses(client, up.br, up.conn, &stopping)
 	closeBoth()
 	r := <-upc
 	if r.timer != nil {
 		r.timer.Stop()
 	}
 	log.Info("proxy ended", "took", time.Since(start).Round(time.Millisecond), "bytes_in", r.n, "bytes_out", down)
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(downErr, errStopped) {
 		return nil
 	}
 	if downErr != nil && !errors.Is(downErr, net.ErrClosed) {
 		return fmt.Errorf("cluster: relay from %s: %w", up.peer, downErr)
 	}
 	return nil
+}
+
+// errStopped ends copyResponses after it said BYE.
+var errStopped = errors.New("cluster: relay stopped with BYE")
+
+// byeLine is what a relay stopped by a shutdown tells the client.
+const byeLine = "* BYE [UNAVAILABLE] Server shutting down, please reconnect\r\n"
+
+// copyResponses copies the peer's responses to the client. It tracks
+// where responses end (a line ending in a literal "{n}" or "{n+}" goes on
+// after n more bytes), so that when stopping is set it can put an
+// untagged BYE between two responses and return errStopped. A read
+// interrupted by the deadline set on peer is resumed when it was inside a
+// response.
+func copyResponses(client net.Conn, br *bufio.Reader, peer net.Conn, stopping *atomic.Bool) (int64, error) {
+	var n int64
+	w := bufio.NewWriterSize(client, 32*1024)
+	bye := func() (int64, error) {
+		client.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		w.WriteString(byeLine)
+		w.Flush()
+		return n, errStopped
+	}
+	end := func(err error) (int64, error) {
+		if ferr := w.Flush(); err == nil || errors.Is(err, io.EOF) {
+			return n, ferr
+		}
+		return n, err
+	}
+	inLine := false // a line began and has not ended
+	var literal int64
+	buf := make([]byte, 32*1024)
+	for {
+		// Send what is gathered before a read that may wait.
+		if br.Buffered() == 0 {
+			if err := w.Flush(); err != nil {
+				return n, err
+			}
+		}
+		if literal > 0 {
+			k, err := br.Read(buf[:min(int64(len(buf)), literal)])
+			w.Write(buf[:k])
+			n += int64(k)
+			literal -= int64(k)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				peer.SetReadDeadline(time.Time{})
+			} else if err != nil {
+				return end(err)
+			}
+			continue
+		}
+		if !inLine && stopping.Load() && br.Buffered() == 0 {
+			return bye()
+		}
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			w.Write(line)
+			n += int64(len(line))
+			inLine = line[len(line)-1] != '\n'
+			if !inLine {
+				literal = literalSize(line)
+			}
+		}
+		switch {
+		case err == nil, errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, os.ErrDeadlineExceeded) && stopping.Load():
+			if !inLine && literal == 0 {
+				return bye()
+			}
+			peer.SetReadDeadline(time.Time{})
+		default:
+			return end(err)
+		}
+	}
+}
+
+// literalSize returns n when line ends in "{n}\r\n" or "{n+}\r\n", else 0.
+func literalSize(line []byte) int64 {
+	s := strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r")
+	if !strings.HasSuffix(s, "}") {
+		return 0
+	}
+	i := strings.LastIndexByte(s, '{')
+	if i < 0 {
+		return 0
+	}
+	v, err := strconv.ParseInt(strings.TrimSuffix(s[i+1:len(s)-1], "+"), 10, 64)
+	if err != nil || v < 0 {
+		return 0
+	}
+	return v
 }
 
 // closeWrite half-closes c when it can, so the peer sees the client's end

@@ -168,6 +168,10 @@ type Cluster struct {
 	DrainGrace time.Duration `mapstructure:"drain_grace"`
 	// Profile selects gossip timings: lan, or local (fast; tests).
 	Profile string `mapstructure:"profile"`
+	// RejoinInterval is how often the node joins the seeds again, so the
+	// halves of a healed network split merge (a user may be served on two
+	// nodes until then); 0 means the ring's default (5 min).
+	RejoinInterval time.Duration `mapstructure:"rejoin_interval"`
 }
 
 // HTTP configures the health and metrics endpoint.
@@ -214,7 +218,7 @@ func DefaultConfig() Config {
 			MaxAuthFailures: 10,
 		},
 		Log:     Log{Level: "info", Format: "text"},
-		Cluster: Cluster{DialTimeout: 2 * time.Second, DrainGrace: 30 * time.Second, Profile: "lan"},
+		Cluster: Cluster{DialTimeout: 2 * time.Second, DrainGrace: 30 * time.Second, Profile: "lan", RejoinInterval: 30 * time.Second},
 		Admin:   Admin{Socket: "/run/nfsimap/admin.sock"},
 	}
 }

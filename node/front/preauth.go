@@ -33,8 +33,11 @@ type frontConn struct {
 	log  *slog.Logger
 	info ConnInfo
 
-	connMu sync.Mutex // guards conn (swapped by STARTTLS, read by beginShutdown)
+	connMu sync.Mutex // guards conn (swapped by STARTTLS, read by beginShutdown) and proxyStop
 	conn   net.Conn
+	// proxyStop, set while the connection is relayed to a peer, asks the
+	// relay to say BYE at the next response boundary.
+	proxyStop context.CancelFunc
 
 	br  *bufio.Reader
 	lr  lineReader
@@ -59,8 +62,15 @@ func (c *frontConn) netConn() net.Conn {
 }
 
 func (c *frontConn) beginShutdown() {
+	c.connMu.Lock()
+	stop, conn := c.proxyStop, c.conn
+	c.connMu.Unlock()
+	if stop != nil {
+		stop() // the relay says BYE itself
+		return
+	}
 	// Interrupt a read; serve notices the front is stopping.
-	c.netConn().SetReadDeadline(time.Now())
+	conn.SetReadDeadline(time.Now())
 }
 
 func (c *frontConn) forceClose() { c.netConn().Close() }
@@ -578,7 +588,18 @@ func (c *frontConn) loggedIn(tag string, u *auth.User) (done, handedOff bool) {
 			if err := c.flush(); err != nil {
 				return true, false
 			}
-			taken, perr := c.f.cfg.Proxy.Proxy(context.Background(), c.netConn(), c.br, u, c.info, tag)
+			pctx, stop := context.WithCancel(context.Background())
+			c.connMu.Lock()
+			c.proxyStop = stop
+			c.connMu.Unlock()
+			if c.stopping() {
+				stop() // Shutdown began before proxyStop was set
+			}
+			taken, perr := c.f.cfg.Proxy.Proxy(pctx, c.netConn(), c.br, u, c.info, tag)
+			c.connMu.Lock()
+			c.proxyStop = nil
+			c.connMu.Unlock()
+			stop()
 			if taken {
 				if perr != nil {
 					log.Debug("proxied connection ended", "err", perr)
