@@ -187,6 +187,20 @@ func (cl *client) do(ctx context.Context, name, desc string, f func() error) err
 	return err
 }
 
+// recordSince records a command that was sent at start without waiting
+// for its answer (pipelined), once its answer came.
+func (cl *client) recordSince(name, desc string, start time.Time, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	cl.r.stats.record(name, start, time.Since(start), classify(err))
+	if err != nil {
+		cl.log.add(fmt.Sprintf("%s %s %s (pipelined) -> error: %v", start.Format("15:04:05.000"), name, desc, err))
+	} else {
+		cl.log.add(fmt.Sprintf("%s %s %s (pipelined) -> OK", start.Format("15:04:05.000"), name, desc))
+	}
+}
+
 func (cl *client) violation(mailbox, format string, args ...any) {
 	what := fmt.Sprintf(format, args...)
 	cl.log.add("CHECK FAILED: " + what)

@@ -50,23 +50,28 @@ func (cl *client) statusAll(ctx context.Context) {
 	}); err != nil {
 		return
 	}
+	// Desktop clients and webmails send the STATUS commands of all
+	// folders at once (pipelined) and read the answers as they come.
+	type pending struct {
+		name  string
+		cmd   *imapclient.StatusCommand
+		start time.Time
+	}
+	var cmds []pending
+	_ = cl.conn.SetDeadline(time.Now().Add(cl.r.cfg.CommandTimeout))
 	for _, b := range boxes {
-		if ctx.Err() != nil {
-			return
-		}
 		if hasAttr(b.Attrs, imap.MailboxAttrNoSelect) || hasAttr(b.Attrs, imap.MailboxAttrNonExistent) {
 			continue
 		}
-		var st *imap.StatusData
-		err := cl.do(ctx, "STATUS", b.Mailbox, func() error {
-			var err error
-			st, err = cl.c.Status(b.Mailbox, &imap.StatusOptions{
-				NumMessages: true, NumUnseen: true, UIDNext: true, UIDValidity: true,
-			}).Wait()
-			return err
-		})
+		cmds = append(cmds, pending{name: b.Mailbox, start: time.Now(), cmd: cl.c.Status(b.Mailbox, &imap.StatusOptions{
+			NumMessages: true, NumUnseen: true, UIDNext: true, UIDValidity: true,
+		})})
+	}
+	for _, p := range cmds {
+		st, err := p.cmd.Wait()
+		cl.recordSince("STATUS", p.name, p.start, err)
 		if err == nil {
-			cl.checkUIDValidity(b.Mailbox, st.UIDValidity)
+			cl.checkUIDValidity(p.name, st.UIDValidity)
 		}
 	}
 }
