@@ -278,6 +278,7 @@ func runAll(ctx context.Context, t *testing.T, cfg Config, tg Target, sr *Server
 		calls, err := MeasureSpoolOps(ctx, tg, p, SpoolOpsPlan{
 			User: ProbeUser, Password: benchPassword, Folder: cfg.Folders[0],
 			Repeat: cfg.SpoolRepeat, TraceFile: filepath.Join(work, tg.Name+".strace"),
+			Settle: DefaultSpoolSettle,
 		})
 		sr.SpoolOps = calls
 		return err

@@ -338,6 +338,31 @@ type SpoolOpsPlan struct {
 	Repeat int
 	// TraceFile receives strace's output.
 	TraceFile string
+	// Settle is how long to wait, untraced, after the commands that
+	// change the spool (the warm-up, the SELECT that takes in the
+	// deliveries) before the phases that measure an unchanged mailbox.
+	// Both servers list a directory again while its mtime is younger
+	// than their mtime granularity allows them to trust (Dovecot 1 s,
+	// nfsimap 2 s), so without the wait those phases would count the
+	// listings of a just-changed mailbox. Zero: no wait.
+	Settle time.Duration
+}
+
+// DefaultSpoolSettle is SpoolOpsPlan.Settle for the bench: longer than
+// either server's trust limit for fresh mtimes.
+const DefaultSpoolSettle = 3 * time.Second
+
+// pause waits d or until ctx is done.
+func pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Phase names of the spool operation count, in order.
@@ -370,8 +395,18 @@ func MeasureSpoolOps(ctx context.Context, t Target, p Proc, plan SpoolOpsPlan) (
 	inbox := filepath.Join(t.Spool, plan.User)
 	statusFolder := "STATUS " + quote(plan.Folder) + " (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)"
 	const statusInbox = "STATUS INBOX (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)"
-	// Warm up: the first SELECT moves new/ to cur/ and builds indexes.
+	// Warm up: the first SELECT moves new/ to cur/ and builds indexes;
+	// once the changes have settled, each STATUS reads the mailbox once
+	// more and keeps what it found as unchanged.
 	for _, cmd := range []string{"SELECT INBOX", "FETCH 1:* (FLAGS)", "UNSELECT", statusFolder, statusInbox, statusInbox} {
+		if _, err := c.Command(cmd); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	if err := pause(ctx, plan.Settle); err != nil {
+		return nil, err
+	}
+	for _, cmd := range []string{statusFolder, statusInbox} {
 		if _, err := c.Command(cmd); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
@@ -422,6 +457,14 @@ func MeasureSpoolOps(ctx context.Context, t Target, p Proc, plan SpoolOpsPlan) (
 		}
 		if err := run(phaseOther, "SELECT INBOX"); err != nil { // takes in the deliveries
 			return err
+		}
+		if plan.Settle > 0 {
+			if err := pause(ctx, plan.Settle); err != nil {
+				return err
+			}
+			if err := run(phaseOther, "SELECT INBOX"); err != nil { // reads the settled INBOX once more
+				return err
+			}
 		}
 		for i := 0; i < plan.Repeat; i++ {
 			if err := run(PhaseSelect, "SELECT INBOX"); err != nil {

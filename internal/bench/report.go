@@ -312,7 +312,8 @@ func (r *Report) spoolTable(w io.Writer, a, b *ServerReport) {
 	}
 	fmt.Fprintf(w, "### Spool system calls per command (strace -f on the serving process; calls naming a path under the spool; %s)\n\n", r.Settings["spool_ops"])
 	fmt.Fprintf(w, "Each cell: calls that may reach the file server (all calls, with lseek, epoll_ctl and fcntl on descriptor flags); the ratio is of the first number. "+
-		"A command counts from its sending to the next command's, so work a server does after replying counts too.\n\n")
+		"A command counts from its sending to the next command's, so work a server does after replying counts too. "+
+		"The phases of unchanged mailboxes start after a pause (SpoolOpsPlan.Settle) following the last change: both servers read a directory again while its mtime is too young to trust.\n\n")
 	find := func(s *ServerReport, phase string) *SpoolCalls {
 		for i := range s.SpoolOps {
 			if s.SpoolOps[i].Phase == phase {

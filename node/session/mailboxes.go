@@ -448,7 +448,7 @@ func (c *summaries) summary(ctx context.Context, store *maildir.Store, user, mai
 	}
 	if statErr == nil {
 		stored := localindex.Summary{
-			Spool:       afterSync(st, snap, takenAt),
+			Spool:       statusState(st, snap, takenAt),
 			UIDValidity: sum.uidValidity, UIDNext: sum.uidNext,
 			Messages: sum.messages, Unseen: sum.unseen, Recent: sum.recent,
 			Size: -1,

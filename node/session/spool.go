@@ -46,7 +46,10 @@ import (
 // the mtime as it was. A state whose newest mtime is less than
 // settleTime older than the moment it was taken is therefore never stored
 // as a "nothing changed" reference (it is kept as the zero, unknown state),
-// so the next check reads the spool again.
+// so the next check reads the spool again; the first check after the
+// change has settled stores it. STATUS's summary applies the rule to new/
+// and cur/ alone, the parts it compares (see statusState): the uidlist
+// its own Sync has just rewritten must not keep it listing.
 
 // settleTime is how much older than the moment of the stat an mtime must
 // be before an unchanged mtime can be trusted.
@@ -102,6 +105,22 @@ func settled(s localindex.SpoolState, takenAt time.Time) localindex.SpoolState {
 		return localindex.SpoolState{}
 	}
 	return s
+}
+
+// statusState returns the state a STATUS summary is stored with, after
+// a Sync (which does not move new/ to cur/) listed the maildir: pre, the
+// state of new/ and cur/ taken before it, when both are settled, else the
+// zero (unknown) state. The uidlist is left out: STATUS never compares it
+// (see sameDirs), and the Sync that gave UIDs to new files has just
+// rewritten it, so its fresh mtime would keep a mailbox whose new/ and
+// cur/ have long settled from ever being trusted while the uidlist is
+// younger than settleTime (every STATUS would list the maildir again).
+func statusState(pre localindex.SpoolState, snap *maildir.Snapshot, takenAt time.Time) localindex.SpoolState {
+	if len(snap.MovedFromNew) > 0 {
+		return localindex.SpoolState{}
+	}
+	pre.UidlistMtime, pre.UidlistSize, pre.UidlistIno = 0, 0, 0
+	return settled(pre, takenAt)
 }
 
 // sameDirs compares the new/ and cur/ parts of two known states (what
