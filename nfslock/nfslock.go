@@ -79,6 +79,11 @@ type Options struct {
 	// MaxBackoff is the longest wait between attempts; 0 =
 	// DefaultMaxBackoff. It is never more than StaleAge/4.
 	MaxBackoff time.Duration
+	// OnAcquire, when set, is called once at the end of every Acquire with
+	// how long the call took (the wait for a held lock included) and its
+	// error (nil when the lock was taken), for metrics. It is called from
+	// the goroutine that called Acquire and must not block.
+	OnAcquire func(waited time.Duration, err error)
 }
 
 // DefaultOptions returns the options with every default filled in (except
@@ -188,7 +193,11 @@ type acquirer struct {
 // wait: the lock, once held, lives until Release, which the caller must call
 // (it also stops the refresh goroutine). Acquire is safe for concurrent use;
 // goroutines of one process exclude each other like processes do.
-func Acquire(ctx context.Context, path string, opt Options) (*Lock, error) {
+func Acquire(ctx context.Context, path string, opt Options) (l *Lock, err error) {
+	if opt.OnAcquire != nil {
+		start := time.Now()
+		defer func() { opt.OnAcquire(time.Since(start), err) }()
+	}
 	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
@@ -211,7 +220,7 @@ func Acquire(ctx context.Context, path string, opt Options) (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Lock{
+	l = &Lock{
 		lockPath: a.lockPath,
 		own:      own,
 		acq:      a,

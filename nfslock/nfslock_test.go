@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -631,5 +632,92 @@ func BenchmarkAcquireRelease(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestOnAcquire checks that the callback is called once per Acquire with
+// the time the call took and its result: at once for a free lock, after the
+// timeout for a held one, and for a release that lets a waiter in.
+func TestOnAcquire(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f")
+	type call struct {
+		waited time.Duration
+		err    error
+	}
+	var mu sync.Mutex
+	var calls []call
+	opt := Options{OnAcquire: func(waited time.Duration, err error) {
+		mu.Lock()
+		calls = append(calls, call{waited, err})
+		mu.Unlock()
+	}}
+	last := func(t *testing.T, want int) call {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(calls) != want {
+			t.Fatalf("%d calls, want %d", len(calls), want)
+		}
+		return calls[len(calls)-1]
+	}
+
+	start := time.Now()
+	held, err := Acquire(context.Background(), file, opt)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := last(t, 1); c.err != nil || c.waited <= 0 || c.waited > took {
+		t.Fatalf("free lock: %+v (Acquire took %v)", c, took)
+	}
+
+	timeout := opt
+	timeout.Timeout = 200 * time.Millisecond
+	if _, err := Acquire(context.Background(), file, timeout); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("%v, want ErrTimeout", err)
+	}
+	if c := last(t, 2); !errors.Is(c.err, ErrTimeout) || c.waited < timeout.Timeout {
+		t.Fatalf("held lock: %+v, want ErrTimeout after at least %v", c, timeout.Timeout)
+	}
+
+	// A waiter that gets the lock when the holder releases it: the
+	// release happens after the waiter started, so its wait covers it.
+	got := make(chan error, 1)
+	go func() {
+		l, err := Acquire(context.Background(), file, Options{OnAcquire: opt.OnAcquire, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+		if err == nil {
+			err = l.Release()
+		}
+		got <- err
+	}()
+	// The waiter's temp file appears when its Acquire has begun; release
+	// after that, so its wait covers at least the time in between.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(tempFiles(t, filepath.Dir(file))) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the waiter never started")
+		}
+		runtime.Gosched()
+	}
+	began := time.Now()
+	if err := held.Release(); err != nil {
+		t.Fatal(err)
+	}
+	released := time.Now()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if c := last(t, 3); c.err != nil || c.waited < released.Sub(began) {
+		t.Fatalf("waiter: %+v, want a wait of at least %v", c, released.Sub(began))
+	}
+
+	// Invalid options still report once.
+	bad := opt
+	bad.Timeout = -1
+	if _, err := Acquire(context.Background(), file, bad); err == nil {
+		t.Fatal("invalid options accepted")
+	}
+	if c := last(t, 4); c.err == nil {
+		t.Fatalf("invalid options: %+v", c)
 	}
 }

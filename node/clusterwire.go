@@ -23,6 +23,7 @@ import (
 	"github.com/nfsimap/nfsimap/node/config"
 	"github.com/nfsimap/nfsimap/node/front"
 	"github.com/nfsimap/nfsimap/node/httpapi"
+	"github.com/nfsimap/nfsimap/node/maildir"
 	"github.com/nfsimap/nfsimap/node/server"
 	"github.com/nfsimap/nfsimap/ring"
 )
@@ -131,12 +132,49 @@ func (p *clusterParts) router() front.Router {
 }
 
 // configureFront sets the client front's hooks: the proxy (none without
-// a ring) and the session registry.
+// a ring), the session registry and the metrics.
 func (p *clusterParts) configureFront(fcfg *front.Config) {
 	if p.cluster != nil {
 		fcfg.Proxy = p.cluster
 	}
 	fcfg.OnSession = p.onSession(httpapi.ConnLocal)
+	fcfg.Observer = frontObserver{m: p.metrics, logins: true}
+}
+
+// frontObserver feeds a front's logins and commands to the metrics.
+// Without logins, logins are not counted: on the internal listener they
+// are a peer's relays of logins its own front counted.
+type frontObserver struct {
+	m      *httpapi.Metrics
+	logins bool
+}
+
+func (o frontObserver) Login(result string) {
+	if !o.logins {
+		return
+	}
+	switch result {
+	case front.LoginOK:
+		o.m.Login(httpapi.LoginOK)
+	case front.LoginFailed:
+		o.m.Login(httpapi.LoginFailed)
+	default:
+		o.m.Login(httpapi.LoginError)
+	}
+}
+
+func (o frontObserver) Command(name string, took time.Duration, _ string) {
+	o.m.Command(name, took)
+}
+
+// spoolHooks sets the maildir's hooks that count spool operations and
+// time dot-lock waits.
+func spoolHooks(opt *maildir.Options, m *httpapi.Metrics) {
+	if m == nil {
+		return
+	}
+	opt.OnOp = func(op string) { m.SpoolOp(op, 1) }
+	opt.Lock.OnAcquire = func(waited time.Duration, _ error) { m.LockWait(waited) }
 }
 
 // onSession records a session served here, of kind local (from a client
@@ -145,7 +183,6 @@ func (p *clusterParts) configureFront(fcfg *front.Config) {
 func (p *clusterParts) onSession(kind string) func(*auth.User, front.ConnInfo, func()) func() {
 	return func(u *auth.User, info front.ConnInfo, kick func()) func() {
 		closed := p.metrics.ConnOpened(kind)
-		p.metrics.Login(httpapi.LoginOK)
 		remote := ""
 		if info.Remote != nil {
 			remote = info.Remote.String()
@@ -176,6 +213,7 @@ func (p *clusterParts) start(ctx context.Context, authn auth.Authenticator, fcfg
 		icfg := fcfg
 		icfg.Proxy = nil
 		icfg.OnSession = p.onSession(httpapi.ConnInternal)
+		icfg.Observer = frontObserver{m: p.metrics}
 		icfg.TrustedNets = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
 		icfg.Logger = p.log.With("part", "internal")
 		if p.internal, err = front.New(icfg, p.cluster.InternalAuthenticator(authn), front.LocalRouter{}, factory); err != nil {

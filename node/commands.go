@@ -23,6 +23,7 @@ import (
 	"github.com/nfsimap/nfsimap/node/config"
 	"github.com/nfsimap/nfsimap/node/demo"
 	"github.com/nfsimap/nfsimap/node/front"
+	"github.com/nfsimap/nfsimap/node/httpapi"
 	"github.com/nfsimap/nfsimap/node/maildir"
 	"github.com/nfsimap/nfsimap/node/server"
 	"github.com/nfsimap/nfsimap/node/session"
@@ -168,9 +169,11 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// sessionFactory adapts node/session to the front.
-func sessionFactory(ctx context.Context, cfg config.Config, log *slog.Logger) (front.SessionFactory, error) {
+// sessionFactory adapts node/session to the front; m (may be nil) counts
+// its spool operations and lock waits.
+func sessionFactory(ctx context.Context, cfg config.Config, log *slog.Logger, m *httpapi.Metrics) (front.SessionFactory, error) {
 	scfg := session.DefaultConfig()
+	spoolHooks(&scfg.Maildir, m)
 	scfg.Layout = maildir.Layout{Inbox: cfg.Spool.Inbox, Root: cfg.Spool.FolderRoot}
 	scfg.PollInterval = cfg.PollInterval
 	scfg.AppendLimit = uint32(cfg.AppendLimit)
@@ -213,7 +216,12 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, sigs <-chan o
 	if err != nil {
 		return err
 	}
-	factory, err := sessionFactory(ctx, cfg, log.With("part", "session"))
+	parts, err := newClusterParts(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer parts.stop()
+	factory, err := sessionFactory(ctx, cfg, log.With("part", "session"), parts.metrics)
 	if err != nil {
 		return err
 	}
@@ -243,11 +251,6 @@ func serve(ctx context.Context, cfg config.Config, logw io.Writer, sigs <-chan o
 	fcfg.FailDelayMax = cfg.Limits.FailDelayMax
 	fcfg.MaxAuthFailures = cfg.Limits.MaxAuthFailures
 	fcfg.Logger = log.With("part", "front")
-	parts, err := newClusterParts(cfg, log)
-	if err != nil {
-		return err
-	}
-	defer parts.stop()
 	parts.configureFront(&fcfg)
 	fr, err := front.New(fcfg, authn, parts.router(), factory)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"encoding/pem"
 	"io"
 	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,6 +154,133 @@ func TestServeDemo(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop")
 	}
+}
+
+// TestServeMetrics runs a node with the HTTP endpoint, logs in (once
+// with a wrong password), selects and reads a message, and checks that
+// /metrics counts the logins, times the commands and counts the spool
+// operations and lock waits.
+func TestServeMetrics(t *testing.T) {
+	dir := t.TempDir()
+	path, err := demo.Setup(dir, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A free loopback port for the HTTP endpoint (serve only reports the
+	// IMAP listeners).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTP.Addr = ln.Addr().String()
+	ln.Close()
+	cfg.Limits.FailDelay = time.Millisecond
+	cfg.Limits.FailDelayMax = time.Millisecond
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sigs := make(chan os.Signal, 1)
+	addrc := make(chan string, 1)
+	logs := &syncWriter{w: new(bytes.Buffer)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(context.Background(), cfg, logs, sigs, func(srv *server.Server) {
+			a, _ := srv.Addrs()
+			addrc <- a.String()
+		})
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	defer func() {
+		sigs <- syscall.SIGTERM
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}()
+
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(demo.User, "wrong").Wait(); err == nil {
+		t.Fatal("login with a wrong password worked")
+	}
+	if err := c.Login(demo.User, demo.Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{}}}).Collect(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The login's result is told just after the hand-off, so poll.
+	want := []string{
+		`nfsimap_logins_total{result="ok"} 1`,
+		`nfsimap_logins_total{result="failed"} 1`,
+		`nfsimap_command_duration_seconds_count{command="SELECT"} 1`,
+		`nfsimap_command_duration_seconds_count{command="FETCH"} 1`,
+		`nfsimap_spool_operations_total{op="sync"} `,
+		`nfsimap_spool_operations_total{op="read"} `,
+		`nfsimap_lock_wait_seconds_count `,
+	}
+	url := "http://" + cfg.HTTP.Addr + "/metrics"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		body := httpGet(t, url)
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(body, "\n"+w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			if strings.Contains(body, `nfsimap_lock_wait_seconds_count 0`) {
+				t.Errorf("no lock wait timed:\n%s", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %q:\n%s", missing, body)
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// httpGet returns the body of a GET that must answer 200.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 // syncWriter serialises writes to a buffer shared with the test.

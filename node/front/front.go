@@ -81,6 +81,35 @@ type Proxier interface {
 	Proxy(ctx context.Context, client net.Conn, in io.Reader, user *auth.User, info ConnInfo, tag string) (taken bool, err error)
 }
 
+// Observer is told what the front does, for metrics (node/main feeds
+// node/httpapi's Metrics from it). Its methods are called from the
+// connections' goroutines, concurrently; they must be quick and must not
+// block.
+type Observer interface {
+	// Login is told the result of each login attempt (LOGIN or
+	// AUTHENTICATE that got as far as a password check): LoginOK,
+	// LoginFailed or LoginError.
+	Login(result string)
+	// Command is told of each command served after login, once its
+	// tagged reply is written: its name from a fixed set of upper-case
+	// names ("SELECT", "UID FETCH"; "OTHER" for a name outside it), the
+	// time from reading its first line to its tagged reply (literals sent
+	// by the client included), and the reply's status ("OK", "NO",
+	// "BAD"). IDLE is not reported: its length is the client's.
+	Command(name string, took time.Duration, status string)
+}
+
+// Login results given to Observer.Login.
+const (
+	// LoginOK: the user is logged in (served here or relayed to a peer).
+	LoginOK = "ok"
+	// LoginFailed: bad credentials (or a malformed SASL exchange).
+	LoginFailed = "failed"
+	// LoginError: a server fault: the password check, the routing or the
+	// session failed.
+	LoginError = "error"
+)
+
 // LocalRouter serves every user on this node.
 type LocalRouter struct{}
 
@@ -158,6 +187,9 @@ type Config struct {
 	// boundary; ended is called once when the connection closes. Called
 	// from the connection's goroutine; it must not block.
 	OnSession func(user *auth.User, info ConnInfo, kick func()) (ended func())
+	// Observer, when set, is told of login attempts and commands (for
+	// metrics). nil: no one is told.
+	Observer Observer
 }
 
 // DefaultConfig returns the defaults.

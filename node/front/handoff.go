@@ -211,15 +211,17 @@ type handoffConn struct {
 	greeted   bool       // go-imap's greeting has been replaced
 	greetLine []byte
 	loginTag  string
-	caps      []string // advertised after login
-	head      []byte   // the first bytes of the output line being written
-	tail      []byte   // its last bytes (for a literal header)
-	outLit    int64    // bytes left of a literal in the output
-	afterLit  bool     // the current output line continues after a literal
-	curTag    string   // tag of the command go-imap is running
-	sawTagged bool     // go-imap sent curTag's tagged reply
-	sawCont   bool     // go-imap sent "+" since the last forwarded piece
-	idling    bool     // the current command is IDLE
+	caps      []string  // advertised after login
+	head      []byte    // the first bytes of the output line being written
+	tail      []byte    // its last bytes (for a literal header)
+	outLit    int64     // bytes left of a literal in the output
+	afterLit  bool      // the current output line continues after a literal
+	curTag    string    // tag of the command go-imap is running
+	sawTagged bool      // go-imap sent curTag's tagged reply
+	sawCont   bool      // go-imap sent "+" since the last forwarded piece
+	idling    bool      // the current command is IDLE
+	cmdName   string    // metric name of the command go-imap runs; "" when not observed
+	cmdStart  time.Time // when its first line was read
 	closed    bool
 	closeOnce sync.Once
 	ended     func() // Config.OnSession's, called when the connection closes
@@ -456,6 +458,10 @@ func (h *handoffConn) scanOutputLocked(p []byte) bool {
 				h.sawTagged = true
 				h.idling = false
 				flush = true
+				if h.cmdName != "" {
+					h.f.cfg.Observer.Command(h.cmdName, time.Since(h.cmdStart), replyStatus(h.head[len(h.curTag)+1:]))
+					h.cmdName = ""
+				}
 			case bytes.HasPrefix(h.head, []byte("* BYE")):
 				flush = true
 			}
@@ -482,13 +488,21 @@ func (h *handoffConn) outputState() (tagged, cont bool) {
 }
 
 // forwarded notes that a piece of the current command goes to go-imap.
-func (h *handoffConn) forwarded(tag string, newCommand, idle bool) {
+// For a new command, name is its name (commandLine.name): the command is
+// timed until its tagged reply for Config.Observer.
+func (h *handoffConn) forwarded(tag, name string, newCommand bool) {
+	var start time.Time
+	label := ""
+	if newCommand && name != "IDLE" && h.f.cfg.Observer != nil {
+		label, start = commandLabel(name), time.Now()
+	}
 	h.outMu.Lock()
 	defer h.outMu.Unlock()
 	if newCommand {
 		h.curTag = tag
 		h.sawTagged = false
-		h.idling = idle
+		h.idling = name == "IDLE"
+		h.cmdName, h.cmdStart = label, start
 	}
 	h.sawCont = false
 }
@@ -541,7 +555,7 @@ func (h *handoffConn) Read(p []byte) (int, error) {
 			case h.lit.nonSync || cont:
 				h.litLeft = h.lit.size
 				h.state = rsLiteral
-				h.forwarded("", false, false)
+				h.forwarded("", "", false)
 				if h.litLeft == 0 {
 					h.state = rsAfterLiteral
 				}
@@ -729,7 +743,7 @@ func (h *handoffConn) forwardContinuation() error {
 // queue hands line (with CRLF) to go-imap as the next piece of the
 // current command.
 func (h *handoffConn) queue(line []byte) error {
-	h.forwarded("", false, false)
+	h.forwarded("", "", false)
 	h.cmdBytes += int64(len(line)) + 2
 	lh, isLit := parseLiteralSuffix(line)
 	if isLit {
@@ -834,7 +848,7 @@ func (h *handoffConn) nextCommand() error {
 			}
 			continue
 		}
-		h.forwarded(cl.tag, true, cl.name == "IDLE")
+		h.forwarded(cl.tag, cl.name, true)
 		h.cmdBytes = 0
 		h.cmdAppend = cl.name == "APPEND"
 		return h.queue(line)

@@ -15,11 +15,16 @@ import (
 // intercept answers a command the layer handles itself (CAPABILITY, ID,
 // SORT, THREAD), at a command boundary, while go-imap waits in Read.
 func (h *handoffConn) intercept(cl commandLine) error {
+	var start time.Time
+	if h.f.cfg.Observer != nil {
+		start = time.Now()
+	}
 	h.raw.SetReadDeadline(time.Now().Add(h.f.cfg.CommandTimeout))
 	args, lh, err := h.lr.readArgs(cl.args, h.f.cfg.MaxAuthLiteral, func() error {
 		return h.writeOwn([]byte("+ Ready for literal data\r\n"))
 	})
 	if errors.Is(err, errLiteralTooBig) {
+		h.observeOwn(cl.name, start, "NO")
 		if err := h.writeOwn(status(cl.tag, imap.StatusResponseTypeNo, imap.ResponseCodeTooBig, "Literal too big")); err != nil {
 			return err
 		}
@@ -29,6 +34,9 @@ func (h *handoffConn) intercept(cl commandLine) error {
 		return h.readErr(err)
 	}
 	out := h.answer(cl, args)
+	if h.f.cfg.Observer != nil {
+		h.observeOwn(cl.name, start, ownReplyStatus(out, cl.tag))
+	}
 	return h.writeOwn(out)
 }
 

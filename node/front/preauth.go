@@ -417,9 +417,11 @@ func (c *frontConn) finishAuth(tag, name, pass string, u *auth.User) (done, hand
 // It returns true when the connection should be closed.
 func (c *frontConn) authFailed(tag, name string, err error) bool {
 	if !errors.Is(err, auth.ErrBadCredentials) && !errors.Is(err, auth.ErrUnknownUser) {
+		c.loginResult(LoginError)
 		c.out = imaperr.Format(c.out, tag, imaperr.Reply(err, c.log, "cmd", "authenticate", "user", name))
 		return false
 	}
+	c.loginResult(LoginFailed)
 	c.failures++
 	delay := c.f.cfg.FailDelay
 	for i := 1; i < c.failures && delay < c.f.cfg.FailDelayMax; i++ {
@@ -575,9 +577,26 @@ func (s *loginServer) Next(response []byte) (challenge []byte, done bool, err er
 	return nil, false, errors.New("unexpected response")
 }
 
+// loginResult tells the Observer of a login attempt's result.
+func (c *frontConn) loginResult(result string) {
+	if o := c.f.cfg.Observer; o != nil {
+		o.Login(result)
+	}
+}
+
 // loggedIn routes an authenticated user and hands the connection off.
 func (c *frontConn) loggedIn(tag string, u *auth.User) (done, handedOff bool) {
 	log := c.log.With("user", u.Name)
+	// The result is told once. A relay is told ok before it starts (Proxy
+	// returns only when the relay ends); when no peer takes the user, the
+	// login served here is not told again.
+	told := false
+	result := func(r string) {
+		if !told {
+			told = true
+			c.loginResult(r)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.f.cfg.PreAuthTimeout)
 	defer cancel()
 	d, err := c.f.router.Route(ctx, u, c.info)
@@ -595,6 +614,7 @@ func (c *frontConn) loggedIn(tag string, u *auth.User) (done, handedOff bool) {
 			if c.stopping() {
 				stop() // Shutdown began before proxyStop was set
 			}
+			result(LoginOK)
 			taken, perr := c.f.cfg.Proxy.Proxy(pctx, c.netConn(), c.br, u, c.info, tag)
 			c.connMu.Lock()
 			c.proxyStop = nil
@@ -610,11 +630,13 @@ func (c *frontConn) loggedIn(tag string, u *auth.User) (done, handedOff bool) {
 		}
 	}
 	if err != nil {
+		result(LoginError)
 		c.out = imaperr.Format(c.out, tag, imaperr.Reply(err, log, "cmd", "route"))
 		return false, false
 	}
 	sess, err := c.f.factory(ctx, u, c.info)
 	if err != nil {
+		result(LoginError)
 		c.out = imaperr.Format(c.out, tag, imaperr.Reply(err, log, "cmd", "login"))
 		return false, false
 	}
@@ -632,8 +654,10 @@ func (c *frontConn) loggedIn(tag string, u *auth.User) (done, handedOff bool) {
 			hc.ended()
 		}
 		sess.Close()
+		result(LoginError)
 		c.out = imaperr.Format(c.out, tag, imaperr.Reply(err, log, "cmd", "login"))
 		return false, false
 	}
+	result(LoginOK)
 	return false, true
 }

@@ -110,7 +110,15 @@ func (s *Store) replaceFile(path string, data []byte, lock *nfslock.Lock, create
 		_ = os.Remove(tmp)
 		return fmt.Errorf("maildir: rename %s: %w", tmp, err)
 	}
+	s.op(OpControlWrite)
 	return s.syncDir(dir)
+}
+
+// op tells Options.OnOp of an operation.
+func (s *Store) op(name string) {
+	if s.opt.OnOp != nil {
+		s.opt.OnOp(name)
+	}
 }
 
 // lock takes the dot-lock of path.

@@ -348,6 +348,7 @@ func (m *Mailbox) resolveDupsLocked(dups []dupPair) bool {
 			}
 			continue
 		}
+		m.store.op(OpRename)
 		m.store.opt.Logger.Warn("two messages had one unique part; renamed one", "dir", m.dir, "from", d.other.rel(), "to", nn.String())
 		changed = true
 	}
@@ -388,8 +389,10 @@ func (m *Mailbox) syncOnceLocked(ctx context.Context, opt SyncOptions, want []wa
 	if opt.IfChanged && len(want) == 0 && m.unchangedLocked(stamp, opt) {
 		snap := *m.lastSnap
 		snap.MovedFromNew = nil
+		m.store.op(OpSyncUnchanged)
 		return &snap, nil, nil
 	}
+	m.store.op(OpSync)
 	ul, corrupt, err := m.readUidlistLocked(false)
 	if err != nil {
 		return nil, nil, err
@@ -799,6 +802,7 @@ func (m *Mailbox) moveNewLocked(ctx context.Context, snap *Snapshot) error {
 		err := os.Rename(filepath.Join(m.dir, "new", msg.File), filepath.Join(m.dir, "cur", target))
 		switch {
 		case err == nil:
+			m.store.op(OpRename)
 			snap.MovedFromNew = append(snap.MovedFromNew, msg.UID)
 			n, _ := ParseName(target)
 			msg.File, msg.InNew, msg.Name = target, false, n

@@ -271,6 +271,7 @@ func (m *Mailbox) Append(ctx context.Context, r io.Reader, opt AppendOptions) (u
 	if uids[0] == 0 {
 		return 0, fmt.Errorf("%w: appended message vanished from %s before it got a UID", ErrNoMessage, m.name)
 	}
+	m.store.op(OpAppend)
 	return uids[0], nil
 }
 
@@ -289,6 +290,7 @@ func (m *Mailbox) Deliver(ctx context.Context, r io.Reader) (string, error) {
 	if err := m.store.syncDir(filepath.Join(m.dir, "new")); err != nil {
 		return "", err
 	}
+	m.store.op(OpDeliver)
 	return unique, nil
 }
 
@@ -386,6 +388,7 @@ func (m *Mailbox) Store(ctx context.Context, uid uint32, op FlagOp, flags Flags,
 		}
 		err = os.Rename(src, filepath.Join(m.dir, "cur", target))
 		if err == nil {
+			m.store.op(OpRename)
 			n, _ := ParseName(target)
 			e := &entry{file: target, name: n}
 			kw, _ := m.keywordsLocked(false)
@@ -464,6 +467,7 @@ func (m *Mailbox) expungeOneLocked(ctx context.Context, uid uint32) error {
 		}
 		err := syscall.Unlink(path)
 		if err == nil {
+			m.store.op(OpExpunge)
 			for _, p := range extra {
 				_ = syscall.Unlink(p)
 			}
@@ -519,6 +523,7 @@ func (m *Mailbox) openLocked(ctx context.Context, uid uint32) (*os.File, Message
 		}
 		f, err := os.Open(filepath.Join(m.dir, sub, msg.File))
 		if err == nil {
+			m.store.op(OpRead)
 			return f, msg, nil
 		}
 		lastErr = err
@@ -534,6 +539,24 @@ func (m *Mailbox) openLocked(ctx context.Context, uid uint32) (*os.File, Message
 		}
 	}
 	return nil, Message{}, fmt.Errorf("maildir: open UID %d in %s: %w: %w", uid, m.name, ErrRetriesExhausted, lastErr)
+}
+
+// OpenFile opens the file of msg (a message of a snapshot) by the name
+// msg has, without the handle's mutex, so that reads do not wait for
+// another goroutine's work on the maildir. It does not look the message
+// up again: when it was renamed or expunged meanwhile the error wraps
+// fs.ErrNotExist (or ESTALE), and Open finds it under its new name.
+func (m *Mailbox) OpenFile(msg Message) (*os.File, error) {
+	sub := "cur"
+	if msg.InNew {
+		sub = "new"
+	}
+	f, err := os.Open(filepath.Join(m.dir, sub, msg.File))
+	if err != nil {
+		return nil, err
+	}
+	m.store.op(OpRead)
+	return f, nil
 }
 
 // ReadAll returns the whole message. Unlike reading from Open's file, it
@@ -799,6 +822,7 @@ func (m *Mailbox) copyOneLocked(ctx context.Context, uid uint32, dst *Mailbox, d
 			err = m.copyBytes(ctx, src, dst, target)
 		}
 		if err == nil {
+			m.store.op(OpCopy)
 			return wantFile{unique: unique, file: file}, true, nil
 		}
 		lastErr = err

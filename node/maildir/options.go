@@ -56,7 +56,39 @@ type Options struct {
 
 	// Now is the clock (tests may fix it). nil means time.Now.
 	Now func() time.Time
+
+	// OnOp, when set, is told of each operation on the spool by its name,
+	// one of the Op constants (for metrics: node/httpapi counts them by
+	// name). It is called synchronously, often with a Mailbox's mutex
+	// held: it must be quick, must not block and must not call the Store.
+	OnOp func(op string)
 }
+
+// Operation names given to Options.OnOp. Each is counted once when it
+// succeeded; retries after ESTALE or a lost race are not counted apart.
+const (
+	// OpSync is a sync that listed the maildir (new/ and cur/).
+	OpSync = "sync"
+	// OpSyncUnchanged is a sync answered from the last snapshot because
+	// the maildir's stamp was unchanged (SyncOptions.IfChanged).
+	OpSyncUnchanged = "sync_unchanged"
+	// OpRead is a message file opened for reading (Open, ReadAll, Sizes).
+	OpRead = "read"
+	// OpRename is a message file renamed: a flag change (Store), a move
+	// from new/ to cur/, or a duplicate unique part renamed apart.
+	OpRename = "rename"
+	// OpAppend is a message stored by Append; OpDeliver one stored by
+	// Deliver.
+	OpAppend  = "append"
+	OpDeliver = "deliver"
+	// OpCopy is a message copied to another mailbox (Copy, Move).
+	OpCopy = "copy"
+	// OpExpunge is a message file unlinked (Expunge, Move).
+	OpExpunge = "expunge"
+	// OpControlWrite is a control file written (dovecot-uidlist,
+	// dovecot-keywords, subscriptions, the UIDVALIDITY hint).
+	OpControlWrite = "control_write"
+)
 
 // DefaultOptions returns the options for a production spool.
 func DefaultOptions() Options {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -575,12 +574,8 @@ func (b *sharedBox) setMeta(uid uint32, m msgMeta) {
 // message was renamed or expunged by someone else) the handle looks it up
 // again after a rescan.
 func (b *sharedBox) openMessage(ctx context.Context, m maildir.Message) (*os.File, error) {
-	sub := "cur"
-	if m.InNew {
-		sub = "new"
-	}
 	if m.File != "" {
-		f, err := os.Open(filepath.Join(b.path, sub, m.File))
+		f, err := b.mbox.OpenFile(m)
 		if err == nil {
 			return f, nil
 		}
