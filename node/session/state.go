@@ -594,7 +594,9 @@ func (b *sharedBox) openMessage(ctx context.Context, m maildir.Message) (*os.Fil
 // while we read it) is tried once more through the handle.
 func (b *sharedBox) readMessage(ctx context.Context, m maildir.Message) ([]byte, msgMeta, error) {
 	content, meta, err := b.readMessageOnce(ctx, m)
-	if err != nil && errors.Is(err, syscall.ESTALE) {
+	// ESTALE (NFS: the file was replaced or removed through another
+	// client) gets a bounded retry through the handle, which rescans.
+	for try := 0; try < 3 && err != nil && errors.Is(err, syscall.ESTALE); try++ {
 		m.File = "" // go through the handle
 		content, meta, err = b.readMessageOnce(ctx, m)
 	}
@@ -636,6 +638,11 @@ func (b *sharedBox) messageMeta(ctx context.Context, m maildir.Message) (msgMeta
 		}
 		st, err := f.Stat()
 		f.Close()
+		if errors.Is(err, syscall.ESTALE) {
+			// Read it instead: readMessage retries ESTALE.
+			_, meta, err := b.readMessage(ctx, m)
+			return meta, err
+		}
 		if err != nil {
 			return msgMeta{}, fmt.Errorf("stat message %d: %w", m.UID, err)
 		}
