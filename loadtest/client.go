@@ -121,6 +121,18 @@ func (r *runner) connect(ctx context.Context, user, name string, rng *rand.Rand)
 		return nil, err
 	}
 	r.conns.Add(1)
+	// In cluster mode, ask the entry node its name before login (it
+	// answers ID itself); after login the serving node answers.
+	var entry string
+	if len(r.cfg.Addrs) > 1 && cl.c.Caps().Has(imap.CapID) {
+		_ = cl.do(ctx, "ID", "before login", func() error {
+			data, err := cl.c.ID(&imap.IDData{Name: "nfsimap-loadtest"}).Wait()
+			if err == nil && data != nil {
+				entry = servedNode(data)
+			}
+			return err
+		})
+	}
 	if err := cl.do(ctx, "LOGIN", user, func() error { return cl.c.Login(user, r.cfg.Password).Wait() }); err != nil {
 		cl.close()
 		return nil, err
@@ -135,7 +147,11 @@ func (r *runner) connect(ctx context.Context, user, name string, rng *rand.Rand)
 			return err
 		})
 		if served != "" {
-			r.stats.servedBy(cl.addr, served)
+			from := cl.addr
+			if entry != "" {
+				from = entry
+			}
+			r.stats.servedBy(from, served, entry != "" && entry != served)
 		}
 	}
 	return cl, nil

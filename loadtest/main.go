@@ -17,6 +17,7 @@ import (
 	"math/rand"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,9 +39,17 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	res := Run(ctx, cfg, stderr)
 	writeTable(stdout, res.Commands)
 	if len(res.ServedBy) > 0 {
-		fmt.Fprintln(stdout, "\nserved by (connected -> serving node):")
-		for k, v := range res.ServedBy {
-			fmt.Fprintf(stdout, "  %-40s %d\n", k, v)
+		fmt.Fprintln(stdout, "\nlogins served (entry -> serving node):")
+		keys := make([]string, 0, len(res.ServedBy))
+		for k := range res.ServedBy {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(stdout, "  %-40s %d\n", k, res.ServedBy[k])
+		}
+		if len(cfg.Addrs) > 1 {
+			fmt.Fprintf(stdout, "proxied logins (served by another node than the entry node): %d\n", res.Proxied)
 		}
 	}
 	if cfg.JSON != "" {
@@ -114,6 +123,7 @@ type Result struct {
 	Commands   []CommandReport   `json:"commands"`
 	Timeline   []SecondReport    `json:"timeline"`
 	ServedBy   map[string]uint64 `json:"served_by,omitempty"`
+	Proxied    uint64            `json:"proxied_logins"`
 	Violations []Violation       `json:"violations"`
 }
 
@@ -189,7 +199,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) Result {
 	elapsed := time.Since(start)
 	rows, secs, served := r.stats.report(elapsed)
 	return Result{Config: cfg, Elapsed: elapsed.Seconds(), Commands: rows, Timeline: secs,
-		ServedBy: served, Violations: r.checker.all()}
+		ServedBy: served, Proxied: r.stats.proxiedLogins(), Violations: r.checker.all()}
 }
 
 func writeJSON(path string, res Result) error {

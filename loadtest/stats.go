@@ -115,7 +115,8 @@ type Stats struct {
 	mu       sync.Mutex
 	commands map[string]*cmdStats
 	timeline []*second
-	logins   map[string]uint64 // "connected -> served" node pairs
+	logins   map[string]uint64 // "entry -> serving node" pairs
+	proxied  uint64            // logins served by another node than the entry node
 }
 
 func newStats(start time.Time) *Stats {
@@ -148,9 +149,14 @@ func (s *Stats) record(name string, at time.Time, d time.Duration, kind errKind)
 	sec.hist.add(d)
 }
 
-func (s *Stats) servedBy(connected, served string) {
+// servedBy counts a login by entry point (node name in cluster mode, else
+// the address) and serving node, and whether it was proxied.
+func (s *Stats) servedBy(entry, served string, proxied bool) {
 	s.mu.Lock()
-	s.logins[connected+" -> "+served]++
+	s.logins[entry+" -> "+served]++
+	if proxied {
+		s.proxied++
+	}
 	s.mu.Unlock()
 }
 
@@ -189,6 +195,12 @@ type SecondReport struct {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (s *Stats) proxiedLogins() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proxied
+}
 
 func (s *Stats) report(elapsed time.Duration) ([]CommandReport, []SecondReport, map[string]uint64) {
 	s.mu.Lock()
