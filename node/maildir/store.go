@@ -212,7 +212,7 @@ func (s *Store) Create(ctx context.Context, name string) error {
 	if _, err := s.stat(filepath.Join(dir, "cur")); err == nil {
 		return fmt.Errorf("%w: %s", ErrMailboxExists, c)
 	}
-	if err := os.MkdirAll(s.paths.Root, s.opt.DirMode); err != nil {
+	if err := s.mkdirTolerant(s.paths.Root); err != nil {
 		return fmt.Errorf("maildir: create folder root: %w", err)
 	}
 	tmp := filepath.Join(s.paths.Root, "..nfsimap-create."+s.newUnique())
@@ -401,7 +401,7 @@ func (s *Store) SetSubscribed(ctx context.Context, name string, on bool) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(s.paths.Root, s.opt.DirMode); err != nil {
+	if err := s.mkdirTolerant(s.paths.Root); err != nil {
 		return fmt.Errorf("maildir: create folder root: %w", err)
 	}
 	path := s.subscriptionsPath()
