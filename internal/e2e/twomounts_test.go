@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"math/rand"
 	"sort"
 	"strings"
 	"sync"
@@ -107,38 +106,11 @@ func runTwoMounts(t *testing.T, faults nfstest.Faults) {
 		}()
 	}
 
-	exp := &expectation{boxes: map[string]map[string]*expected{}}
-	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
-
-	const workersPerNode, opsPerWorker = 2, 40
-	var wg sync.WaitGroup
-	errs := make(chan error, 2*workersPerNode)
 	start := time.Now()
-	for w := 0; w < 2*workersPerNode; w++ {
-		node := a
-		if w%2 == 1 {
-			node = b
-		}
-		w := w
-		rng := rand.New(rand.NewSource(seed + int64(w)))
-		c := login(t, node.Addr, "user1", nil)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := twoNodeWorker(c, w, rng, opsPerWorker, exp); err != nil {
-				errs <- fmt.Errorf("worker %d: %w", w, err)
-			}
-		}()
-	}
-	wg.Wait()
+	exp := runTwoNodeWorkers(t, a, b)
 	close(stop)
 	owg.Wait()
-	close(errs)
 	close(oerrs)
-	for err := range errs {
-		t.Error(err)
-	}
 	for err := range oerrs {
 		t.Error(err)
 	}

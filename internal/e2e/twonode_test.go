@@ -89,34 +89,7 @@ func TestTwoNodesOneSpool(t *testing.T) {
 	if err := setup.Create("Shared", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	exp := &expectation{boxes: map[string]map[string]*expected{}}
-	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
-
-	const workersPerNode, opsPerWorker = 2, 40
-	var wg sync.WaitGroup
-	errs := make(chan error, 2*workersPerNode)
-	for w := 0; w < 2*workersPerNode; w++ {
-		node := a
-		if w%2 == 1 {
-			node = b
-		}
-		w := w
-		rng := rand.New(rand.NewSource(seed + int64(w)))
-		c := login(t, node.Addr, "user1", nil)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := twoNodeWorker(c, w, rng, opsPerWorker, exp); err != nil {
-				errs <- fmt.Errorf("worker %d: %w", w, err)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	exp := runTwoNodeWorkers(t, a, b)
 	if t.Failed() {
 		return
 	}
@@ -320,4 +293,40 @@ func checkView(t *testing.T, mailbox, view string, want map[string]*expected) {
 			t.Errorf("%s: %s should not be there (expunged or moved)", mailbox, id)
 		}
 	}
+}
+
+// runTwoNodeWorkers runs the two-node workload: two workers on each node,
+// user1, with a logged seed. Worker errors fail the test; it returns what
+// the mailboxes must hold.
+func runTwoNodeWorkers(t *testing.T, a, b *Node) *expectation {
+	t.Helper()
+	exp := &expectation{boxes: map[string]map[string]*expected{}}
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+
+	const workersPerNode, opsPerWorker = 2, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*workersPerNode)
+	for w := 0; w < 2*workersPerNode; w++ {
+		node := a
+		if w%2 == 1 {
+			node = b
+		}
+		w := w
+		rng := rand.New(rand.NewSource(seed + int64(w)))
+		c := login(t, node.Addr, "user1", nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := twoNodeWorker(c, w, rng, opsPerWorker, exp); err != nil {
+				errs <- fmt.Errorf("worker %d: %w", w, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	return exp
 }
