@@ -3,15 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
+	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +18,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/nfsimap/nfsimap/internal/testcert"
 	"github.com/nfsimap/nfsimap/node/config"
 	"github.com/nfsimap/nfsimap/node/demo"
 	"github.com/nfsimap/nfsimap/node/server"
@@ -98,27 +92,8 @@ func TestServeDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sigs := make(chan os.Signal, 1)
-	addrc := make(chan string, 1)
-	logs := &syncWriter{w: new(bytes.Buffer)}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(logs.String())
-		}
-	})
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(context.Background(), cfg, logs, sigs, func(srv *server.Server) {
-			a, _ := srv.Addrs()
-			addrc <- a.String()
-		})
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
+	n := startServe(t, cfg, imapAddr)
+	addr := n.addr
 	c, err := imapclient.DialInsecure(addr, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -145,14 +120,8 @@ func TestServeDemo(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].Envelope == nil || msgs[0].Envelope.Subject != "Welcome to nfsimap" {
 		t.Fatalf("fetched %+v", msgs)
 	}
-	sigs <- syscall.SIGTERM
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop")
+	if err := n.stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -183,39 +152,13 @@ func TestServeMetrics(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	sigs := make(chan os.Signal, 1)
-	addrc := make(chan string, 1)
-	logs := &syncWriter{w: new(bytes.Buffer)}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(logs.String())
-		}
-	})
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(context.Background(), cfg, logs, sigs, func(srv *server.Server) {
-			a, _ := srv.Addrs()
-			addrc <- a.String()
-		})
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
+	n := startServe(t, cfg, imapAddr)
+	addr := n.addr
 	defer func() {
-		sigs <- syscall.SIGTERM
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Error(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop")
+		if err := n.stop(); err != nil {
+			t.Error(err)
 		}
 	}()
-
 	c, err := imapclient.DialInsecure(addr, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -310,7 +253,7 @@ func TestSighupReloadsCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeCert(t, certFile, keyFile, "first")
+	testcert.Write(t, certFile, keyFile, "first")
 	cfg, err := config.LoadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -320,68 +263,68 @@ func TestSighupReloadsCertificate(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	sigs := make(chan os.Signal, 1)
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(context.Background(), cfg, io.Discard, sigs, func(srv *server.Server) {
-			_, a := srv.Addrs()
-			addrc <- a.String()
-		})
-	}()
-	addr := <-addrc
-	if cn := peerCN(t, addr); cn != "first" {
+	n := startServe(t, cfg, imapsAddr)
+	addr := n.addr
+	if cn := testcert.PeerCN(t, addr); cn != "first" {
 		t.Fatalf("certificate %q", cn)
 	}
-	writeCert(t, certFile, keyFile, "second")
-	sigs <- syscall.SIGHUP
+	testcert.Write(t, certFile, keyFile, "second")
+	n.sigs <- syscall.SIGHUP
 	deadline := time.Now().Add(10 * time.Second)
-	for peerCN(t, addr) != "second" {
+	for testcert.PeerCN(t, addr) != "second" {
 		if time.Now().After(deadline) {
 			t.Fatal("certificate not reloaded after SIGHUP")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	sigs <- syscall.SIGTERM
-	if err := <-done; err != nil {
+	if err := n.stop(); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func peerCN(t *testing.T, addr string) string {
-	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+// servedNode is a node run by serve in the test's process.
+type servedNode struct {
+	addr string         // the listener's address the test asked for
+	sigs chan os.Signal // signals for serve (SIGHUP, SIGTERM)
+	done chan error     // serve's result
+	logs *syncWriter
 }
 
-func writeCert(t *testing.T, certFile, keyFile, cn string) {
+func imapAddr(srv *server.Server) net.Addr  { a, _ := srv.Addrs(); return a }
+func imapsAddr(srv *server.Server) net.Addr { _, a := srv.Addrs(); return a }
+
+// startServe runs serve on cfg in the background and waits until it
+// listens; pick chooses the listener whose address the test gets. The
+// node's log is shown when the test fails.
+func startServe(t *testing.T, cfg config.Config, pick func(*server.Server) net.Addr) *servedNode {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	n := &servedNode{sigs: make(chan os.Signal, 1), done: make(chan error, 1), logs: &syncWriter{w: new(bytes.Buffer)}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(n.logs.String())
+		}
+	})
+	addrc := make(chan string, 1)
+	go func() {
+		n.done <- serve(context.Background(), cfg, n.logs, n.sigs, func(srv *server.Server) {
+			addrc <- pick(srv).String()
+		})
+	}()
+	select {
+	case n.addr = <-addrc:
+	case err := <-n.done:
+		t.Fatalf("serve: %v", err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
+	return n
+}
+
+// stop sends SIGTERM and returns serve's result.
+func (n *servedNode) stop() error {
+	n.sigs <- syscall.SIGTERM
+	select {
+	case err := <-n.done:
+		return err
+	case <-time.After(20 * time.Second):
+		return errors.New("serve did not stop within 20 s")
 	}
 }

@@ -3,18 +3,10 @@ package server
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
+	"github.com/nfsimap/nfsimap/internal/testcert"
 	"github.com/nfsimap/nfsimap/node/auth"
 	"github.com/nfsimap/nfsimap/node/front"
 )
@@ -37,53 +30,9 @@ func (oneUser) Authenticate(_ context.Context, u, p string) (*auth.User, error) 
 }
 func (oneUser) Lookup(context.Context, string) (*auth.User, error) { return nil, auth.ErrUnknownUser }
 
-// writeCert writes a fresh self-signed certificate with the given common
-// name to dir and returns the file names.
-func writeCert(t *testing.T, dir, cn string) (string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
-
-func peerCN(t *testing.T, addr string) string {
-	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.ConnectionState().PeerCertificates[0].Subject.CommonName
-}
-
 func TestListenersReloadShutdown(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := writeCert(t, dir, "first")
+	certFile, keyFile := testcert.WriteDir(t, dir, "first", "127.0.0.1")
 	certs, err := LoadCertStore(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -129,21 +78,21 @@ func TestListenersReloadShutdown(t *testing.T) {
 	}
 
 	// Reload the certificate.
-	if cn := peerCN(t, imapsAddr.String()); cn != "first" {
+	if cn := testcert.PeerCN(t, imapsAddr.String()); cn != "first" {
 		t.Fatalf("certificate %q", cn)
 	}
-	writeCert(t, dir, "second")
+	testcert.WriteDir(t, dir, "second", "127.0.0.1")
 	if err := certs.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if cn := peerCN(t, imapsAddr.String()); cn != "second" {
+	if cn := testcert.PeerCN(t, imapsAddr.String()); cn != "second" {
 		t.Fatalf("certificate after reload %q", cn)
 	}
 	os.WriteFile(certFile, []byte("garbage"), 0o600)
 	if err := certs.Reload(); err == nil {
 		t.Fatal("reload of a broken certificate succeeded")
 	}
-	if cn := peerCN(t, imapsAddr.String()); cn != "second" {
+	if cn := testcert.PeerCN(t, imapsAddr.String()); cn != "second" {
 		t.Fatalf("certificate after failed reload %q", cn)
 	}
 
