@@ -31,7 +31,7 @@ func TestConcurrent(t *testing.T) {
 			}
 			prev = r.UID
 			want := makeRecord(r.UID)
-			if string(r.Envelope) != string(want.Envelope) || r.Header != want.Header {
+			if string(r.Envelope) != string(want.Envelope) || !r.Header.Equal(&want.Header) {
 				return fmt.Errorf("record %d is not its own", r.UID)
 			}
 		}

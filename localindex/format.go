@@ -28,7 +28,10 @@ const (
 	// formatVersion is the version of every file format in this package.
 	// Bump it on any change to an encoding: old files are then discarded
 	// and rebuilt.
-	formatVersion = 1
+	//
+	// 2: records keep Bcc, which header fields are present, and the
+	// repeated ones.
+	formatVersion = 2
 )
 
 var (

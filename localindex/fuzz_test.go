@@ -31,7 +31,7 @@ func FuzzDecodeSummary(f *testing.F) {
 }
 
 func FuzzDecodeMailbox(f *testing.F) {
-	recs := []Record{makeRecord(1), makeRecord(3), makeRecord(7), {UID: 9, File: "x"}}
+	recs := []Record{makeRecord(1), makeRecord(3), makeRecord(7), {UID: 9, File: "x"}, makeRecord(10)}
 	head := mailboxHead{spool: spoolN(1), uidValidity: 5, uidNext: 10, keywords: []string{"a", "b"}}
 	idx := encodeIndex(nil, 42, "alice", "INBOX", &head, recs)
 	f.Add(idx, []byte{})

@@ -89,11 +89,17 @@ func makeRecord(uid uint32) Record {
 			MessageID:  fmt.Sprintf("<%d@example.org>", uid),
 			InReplyTo:  fmt.Sprintf("<%d@example.org>", uid/2),
 			References: fmt.Sprintf("<%d@example.org> <%d@example.org>", uid/4, uid/2),
+			Present:    HeaderDate | HeaderSubject | HeaderFrom | HeaderTo | HeaderMessageID | HeaderInReplyTo | HeaderReferences | HeadersComplete,
 		},
 	}
 	if uid%3 == 0 {
 		r.Flags = 0
 		r.Keywords = []string{"$Forwarded", fmt.Sprintf("kw%d", uid%5)}
+	}
+	if uid%5 == 0 {
+		r.Header.Bcc = "C <c@example.org>"
+		r.Header.Present |= HeaderBcc
+		r.Header.More = []HeaderField{{Name: "To", Value: fmt.Sprintf("D%d <d@example.org>", uid)}, {Name: "Bcc", Value: ""}}
 	}
 	if uid%7 == 0 {
 		r.InNew = true
@@ -107,7 +113,7 @@ func recordsEqual(a, b Record) bool {
 		strings.Join(a.Keywords, " ") == strings.Join(b.Keywords, " ") && len(a.Keywords) == len(b.Keywords) &&
 		a.Parsed == b.Parsed && a.Size == b.Size && a.PhysicalSize == b.PhysicalSize &&
 		a.InternalDate.Equal(b.InternalDate) && string(a.Envelope) == string(b.Envelope) &&
-		string(a.BodyStructure) == string(b.BodyStructure) && a.Header == b.Header
+		string(a.BodyStructure) == string(b.BodyStructure) && a.Header.Equal(&b.Header)
 }
 
 // state is a copy of what a Mailbox holds, for comparisons.

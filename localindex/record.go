@@ -3,6 +3,7 @@ package localindex
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -45,8 +46,14 @@ func appendRecord(b []byte, r *Record) []byte {
 	b = appendBytes(b, r.Envelope)
 	b = appendBytes(b, r.BodyStructure)
 	h := &r.Header
-	for _, s := range [...]string{h.Date, h.Subject, h.From, h.To, h.Cc, h.MessageID, h.InReplyTo, h.References} {
+	for _, s := range [...]string{h.Date, h.Subject, h.From, h.To, h.Cc, h.MessageID, h.InReplyTo, h.References, h.Bcc} {
 		b = appendStr(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(h.Present))
+	b = binary.AppendUvarint(b, uint64(len(h.More)))
+	for _, f := range h.More {
+		b = appendStr(b, f.Name)
+		b = appendStr(b, f.Value)
 	}
 	return b
 }
@@ -58,8 +65,12 @@ func recordSize(r *Record) int {
 		n += 2 + len(k)
 	}
 	h := &r.Header
-	return n + 16 + len(h.Date) + len(h.Subject) + len(h.From) + len(h.To) + len(h.Cc) +
-		len(h.MessageID) + len(h.InReplyTo) + len(h.References)
+	n += 24 + len(h.Date) + len(h.Subject) + len(h.From) + len(h.To) + len(h.Cc) +
+		len(h.MessageID) + len(h.InReplyTo) + len(h.References) + len(h.Bcc)
+	for _, f := range h.More {
+		n += 4 + len(f.Name) + len(f.Value)
+	}
+	return n
 }
 
 // record decodes one record into r. Keyword slices are cut from *kwArena
@@ -103,6 +114,18 @@ func (d *decoder) record(r *Record, kwArena *[]string) {
 	h := &r.Header
 	h.Date, h.Subject, h.From, h.To = d.str(), d.str(), d.str(), d.str()
 	h.Cc, h.MessageID, h.InReplyTo, h.References = d.str(), d.str(), d.str(), d.str()
+	h.Bcc = d.str()
+	if p := d.uvarint(); p > math.MaxUint16 {
+		d.fail()
+	} else {
+		h.Present = HeaderSet(p)
+	}
+	if n := d.count(2); n > 0 {
+		h.More = make([]HeaderField, n)
+		for i := range h.More {
+			h.More[i] = HeaderField{Name: d.str(), Value: d.str()}
+		}
+	}
 	if r.UID == 0 || r.Size < 0 || r.PhysicalSize < 0 {
 		d.fail()
 	}

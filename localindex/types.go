@@ -2,6 +2,7 @@ package localindex
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"time"
 )
@@ -66,15 +67,57 @@ const (
 )
 
 // Headers are the raw header field values SEARCH, SORT and THREAD need, as
-// in the message (RFC 2047 still encoded), "" when absent.
+// in the message (unfolded, RFC 2047 still encoded): each the first field of
+// its name, "" when absent.
 type Headers struct {
 	Date, Subject, From, To, Cc, MessageID, InReplyTo, References string
+	Bcc                                                           string
+	// Present has the bit of each field above that the message has, an
+	// empty one included, and HeadersComplete when Present and More were
+	// filled in. A Headers without HeadersComplete tells only the first
+	// values, "" for both an empty and a missing field.
+	Present HeaderSet
+	// More holds the second and later fields of the names above that occur
+	// more than once, in message order; nil when none does.
+	More []HeaderField
+}
+
+// HeaderField is one header field: its name in canonical form ("Subject",
+// "Message-Id") and its raw value.
+type HeaderField struct {
+	Name, Value string
+}
+
+// HeaderSet is a set of the fields Headers holds, one bit each.
+type HeaderSet uint16
+
+// The fields of Headers.
+const (
+	HeaderDate HeaderSet = 1 << iota
+	HeaderSubject
+	HeaderFrom
+	HeaderTo
+	HeaderCc
+	HeaderBcc
+	HeaderMessageID
+	HeaderInReplyTo
+	HeaderReferences
+	// HeadersComplete says Present and More were filled in.
+	HeadersComplete HeaderSet = 1 << 15
+)
+
+// Equal reports whether two Headers hold the same fields.
+func (h *Headers) Equal(o *Headers) bool {
+	return h.Date == o.Date && h.Subject == o.Subject && h.From == o.From && h.To == o.To &&
+		h.Cc == o.Cc && h.MessageID == o.MessageID && h.InReplyTo == o.InReplyTo &&
+		h.References == o.References && h.Bcc == o.Bcc && h.Present == o.Present &&
+		slices.Equal(h.More, o.More)
 }
 
 // Record is what the index keeps about one message.
 //
 // Records returned by a Mailbox share memory with the index: the caller
-// must not change their byte slices or keyword slices.
+// must not change their byte slices, keyword slices or Header.More.
 type Record struct {
 	UID uint32
 	// File is the message's current file name (unique part plus info),

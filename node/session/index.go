@@ -208,19 +208,61 @@ func (b *sharedBox) flushParsed() {
 	b.saveLocked(b.idxState)
 }
 
-// headersOf returns the header fields SORT and THREAD use.
+// indexedField is a header field the index keeps: its canonical name (as
+// go-message's header reader spells keys), its bit in Headers.Present and
+// its first value's place in Headers.
+type indexedField struct {
+	name  string
+	bit   localindex.HeaderSet
+	first func(*localindex.Headers) *string
+}
+
+// indexedFields are the header fields the index keeps for SEARCH, SORT and
+// THREAD.
+var indexedFields = [...]indexedField{
+	{"Date", localindex.HeaderDate, func(h *localindex.Headers) *string { return &h.Date }},
+	{"Subject", localindex.HeaderSubject, func(h *localindex.Headers) *string { return &h.Subject }},
+	{"From", localindex.HeaderFrom, func(h *localindex.Headers) *string { return &h.From }},
+	{"To", localindex.HeaderTo, func(h *localindex.Headers) *string { return &h.To }},
+	{"Cc", localindex.HeaderCc, func(h *localindex.Headers) *string { return &h.Cc }},
+	{"Bcc", localindex.HeaderBcc, func(h *localindex.Headers) *string { return &h.Bcc }},
+	{"Message-Id", localindex.HeaderMessageID, func(h *localindex.Headers) *string { return &h.MessageID }},
+	{"In-Reply-To", localindex.HeaderInReplyTo, func(h *localindex.Headers) *string { return &h.InReplyTo }},
+	{"References", localindex.HeaderReferences, func(h *localindex.Headers) *string { return &h.References }},
+}
+
+// headersOf returns the header fields the index keeps, read the way the
+// SEARCH matcher reads a message file (readHeader: unfolded values, every
+// field of a name in message order), so that a search on them gives what
+// a search of the file gives. SORT and THREAD use the first value of each.
 func headersOf(content []byte) localindex.Headers {
 	h := readHeader(content)
-	return localindex.Headers{
-		Date:       h.Get("Date"),
-		Subject:    h.Get("Subject"),
-		From:       h.Get("From"),
-		To:         h.Get("To"),
-		Cc:         h.Get("Cc"),
-		MessageID:  h.Get("Message-Id"),
-		InReplyTo:  h.Get("In-Reply-To"),
-		References: h.Get("References"),
+	out := localindex.Headers{Present: localindex.HeadersComplete}
+	for i := range indexedFields {
+		f := &indexedFields[i]
+		first := true
+		for fields := h.FieldsByKey(f.name); fields.Next(); {
+			if first {
+				*f.first(&out) = fields.Value()
+				out.Present |= f.bit
+				first = false
+				continue
+			}
+			out.More = append(out.More, localindex.HeaderField{Name: f.name, Value: fields.Value()})
+		}
 	}
+	return out
+}
+
+// IndexedHeaders implements IndexedMessage: the header fields the index
+// kept when the message was last parsed on this node; false when it was
+// not (then the matcher reads the file).
+func (m *searchMsg) IndexedHeaders() (*localindex.Headers, bool) {
+	rec, ok := m.sel.box.parsed(m.v.msg.UID)
+	if !ok || rec.Header.Present&localindex.HeadersComplete == 0 {
+		return nil, false
+	}
+	return &rec.Header, true
 }
 
 // parseMessage extracts what the index keeps from a message (content with

@@ -1,12 +1,13 @@
 package session
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	netmail "net/mail"
+	nettextproto "net/textproto"
 	"regexp"
 	"strings"
 	"time"
@@ -14,8 +15,9 @@ import (
 	"github.com/emersion/go-imap/v2"
 	gomessage "github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // decodes non-UTF-8 header words and text parts
-	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/nfsimap/nfsimap/localindex"
 )
 
 // FlagRecent is the IMAP4rev1 \Recent flag. The matcher sees it in
@@ -32,8 +34,9 @@ const maxMIMEDepth = 20
 // Concurrency: a SearchMessage is used by one goroutine at a time. Content may
 // be called several times for one message and should be cheap the second
 // time; the matcher only calls it when a key needs the message's text
-// (HEADER, SUBJECT, FROM, TO, CC, BCC, BODY, TEXT, SENTBEFORE/ON/SINCE).
-// The caller may not keep or change the returned slice.
+// (BODY, TEXT, a header field the message's IndexedHeaders lack, or any
+// header key when it has none). The caller may not keep or change the
+// returned slice.
 type SearchMessage interface {
 	SeqNum() uint32
 	UID() imap.UID
@@ -48,13 +51,39 @@ type SearchMessage interface {
 	Content() ([]byte, error)
 }
 
+// IndexedMessage is a SearchMessage that may know some of its header
+// fields without reading its file: those the local index keeps
+// (indexedFields). The matcher answers SUBJECT, FROM, TO, CC, BCC, HEADER of
+// those fields and SENTBEFORE/ON/SINCE from them (a TEXT string found in
+// one of them too), and calls Content only for the other keys.
+//
+// IndexedHeaders returns the fields as headersOf read them from the
+// message's content, or false when they are not known; fields whose
+// Present lacks HeadersComplete are not used. It is called at most once
+// per Match, and the matcher does not change what it returns.
+type IndexedMessage interface {
+	SearchMessage
+	IndexedHeaders() (*localindex.Headers, bool)
+}
+
 // Matcher decides whether messages match a SEARCH criteria. Build one per
 // command with NewMatcher; it is not safe for concurrent use.
+//
+// Keys are evaluated in passes of rising cost (searchCost): first those
+// answered from the session's state, then from sizes and dates, then from
+// the indexed header fields, and only then from the message file. A pass
+// that cannot decide a key leaves it unknown, and the criteria are decided
+// as soon as the known keys decide them (three-valued logic through AND, OR
+// and NOT), so in "UNSEEN BODY x" or "BODY x NOT SEEN" only the unseen
+// messages are read. Every key gives the same answer whichever source
+// decides it, so the result is the one of a plain evaluation.
 type Matcher struct {
 	criteria *imap.SearchCriteria
 	maxSeq   uint32
 	maxUID   imap.UID
 	saved    imap.UIDSet // the SEARCHRES "$" result
+	passes   []searchCost
+	fields   map[string]int // header key -> indexedFields index, -1 when not indexed
 }
 
 // NewMatcher prepares criteria for matching. maxSeq and maxUID are the
@@ -65,7 +94,84 @@ func NewMatcher(criteria *imap.SearchCriteria, maxSeq uint32, maxUID imap.UID, s
 	if criteria == nil {
 		criteria = &imap.SearchCriteria{}
 	}
-	return &Matcher{criteria: criteria, maxSeq: maxSeq, maxUID: maxUID, saved: saved}
+	m := &Matcher{criteria: criteria, maxSeq: maxSeq, maxUID: maxUID, saved: saved, fields: map[string]int{}}
+	var used [costContent + 1]bool
+	m.costs(criteria, 0, &used)
+	for c, ok := range used {
+		if ok {
+			m.passes = append(m.passes, searchCost(c))
+		}
+	}
+	if len(m.passes) == 0 || m.passes[len(m.passes)-1] != costContent {
+		// The last pass decides every key it meets; with no key of the
+		// top cost a lower pass already decides everything, and this one
+		// is never reached.
+		m.passes = append(m.passes, costContent)
+	}
+	return m
+}
+
+// searchCost orders the sources of the matcher's answers by their price.
+type searchCost int
+
+const (
+	costState   searchCost = iota // sequence numbers, UIDs, flags: the session's state
+	costMeta                      // sizes and internal dates: the index, else a stat
+	costIndex                     // header fields the index keeps
+	costContent                   // the message file
+)
+
+// costs marks in used the passes that can decide some key of c, and
+// resolves the header keys of c to indexed fields.
+func (m *Matcher) costs(c *imap.SearchCriteria, depth int, used *[costContent + 1]bool) {
+	if depth > 64 {
+		return
+	}
+	if len(c.SeqNum) > 0 || len(c.UID) > 0 || len(c.Flag) > 0 || len(c.NotFlag) > 0 {
+		used[costState] = true
+	}
+	if !c.Since.IsZero() || !c.Before.IsZero() || c.Larger > 0 || c.Smaller > 0 {
+		used[costMeta] = true
+	}
+	for _, hf := range c.Header {
+		if m.field(hf.Key) >= 0 {
+			used[costIndex] = true
+		}
+		used[costContent] = true
+	}
+	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() || len(c.Text) > 0 {
+		used[costIndex] = true
+		used[costContent] = true
+	}
+	if len(c.Body) > 0 {
+		used[costContent] = true
+	}
+	for i := range c.Not {
+		m.costs(&c.Not[i], depth+1, used)
+	}
+	for i := range c.Or {
+		m.costs(&c.Or[i][0], depth+1, used)
+		m.costs(&c.Or[i][1], depth+1, used)
+	}
+}
+
+// field returns the indexedFields index of a HEADER key, or -1. The key is
+// compared in the canonical form the header reader gives message fields,
+// so it names the same fields a search of the file finds.
+func (m *Matcher) field(key string) int {
+	if i, ok := m.fields[key]; ok {
+		return i
+	}
+	i := -1
+	canon := nettextproto.CanonicalMIMEHeaderKey(key)
+	for k := range indexedFields {
+		if indexedFields[k].name == canon {
+			i = k
+			break
+		}
+	}
+	m.fields[key] = i
+	return i
 }
 
 // NeedsContent reports whether matching may read message content.
@@ -98,18 +204,69 @@ func criteriaNeedsContent(c *imap.SearchCriteria, depth int) bool {
 // what can be read of it.
 func (m *Matcher) Match(msg SearchMessage) (bool, error) {
 	pm := &parsedMessage{msg: msg}
-	return m.match(m.criteria, pm, 0)
+	for _, pass := range m.passes {
+		r, err := m.match(m.criteria, pm, 0, pass)
+		if err != nil {
+			return false, err
+		}
+		if r != unknown {
+			return r == yes, nil
+		}
+	}
+	return false, nil // not reached: the costContent pass decides
 }
 
-func (m *Matcher) match(c *imap.SearchCriteria, pm *parsedMessage, depth int) (bool, error) {
+// truth is a three-valued answer: a pass of the matcher leaves unknown
+// what it cannot decide at its cost.
+type truth int8
+
+const (
+	no truth = iota
+	yes
+	unknown
+)
+
+func truthOf(b bool) truth {
+	if b {
+		return yes
+	}
+	return no
+}
+
+// not is the three-valued negation.
+func (t truth) not() truth {
+	switch t {
+	case yes:
+		return no
+	case no:
+		return yes
+	}
+	return unknown
+}
+
+// match evaluates c (an AND of its keys) with what costs at most pass.
+func (m *Matcher) match(c *imap.SearchCriteria, pm *parsedMessage, depth int, pass searchCost) (truth, error) {
 	if depth > 64 {
-		return false, nil
+		return no, nil
 	}
 	msg := pm.msg
-	// Cheap keys first.
+	result := yes
+	// and folds one key's answer into result; it reports whether the
+	// criteria are decided (false).
+	and := func(t truth) bool {
+		switch t {
+		case no:
+			result = no
+			return true
+		case unknown:
+			result = unknown
+		}
+		return false
+	}
+	// Session state: always known.
 	for _, set := range c.SeqNum {
 		if !seqSetContains(set, msg.SeqNum(), m.maxSeq) {
-			return false, nil
+			return no, nil
 		}
 	}
 	for _, set := range c.UID {
@@ -117,83 +274,118 @@ func (m *Matcher) match(c *imap.SearchCriteria, pm *parsedMessage, depth int) (b
 			set = m.saved
 		}
 		if !uidSetContains(set, msg.UID(), m.maxUID) {
-			return false, nil
+			return no, nil
 		}
 	}
 	if len(c.Flag) > 0 || len(c.NotFlag) > 0 {
 		flags := msg.Flags()
 		for _, f := range c.Flag {
 			if !hasFlag(flags, f) {
-				return false, nil
+				return no, nil
 			}
 		}
 		for _, f := range c.NotFlag {
 			if hasFlag(flags, f) {
-				return false, nil
+				return no, nil
 			}
 		}
 	}
-	if !c.Since.IsZero() || !c.Before.IsZero() {
-		if !dateInRange(msg.InternalDate(), c.Since, c.Before) {
-			return false, nil
+	// Sizes and internal dates.
+	hasMeta := !c.Since.IsZero() || !c.Before.IsZero() || c.Larger > 0 || c.Smaller > 0
+	if hasMeta && pass < costMeta {
+		result = unknown
+	} else if hasMeta {
+		if !c.Since.IsZero() || !c.Before.IsZero() {
+			if !dateInRange(msg.InternalDate(), c.Since, c.Before) {
+				return no, nil
+			}
+		}
+		if c.Larger > 0 && msg.Size() <= c.Larger {
+			return no, nil
+		}
+		if c.Smaller > 0 && msg.Size() >= c.Smaller {
+			return no, nil
 		}
 	}
-	if c.Larger > 0 && msg.Size() <= c.Larger {
-		return false, nil
-	}
-	if c.Smaller > 0 && msg.Size() >= c.Smaller {
-		return false, nil
-	}
-	// Keys that need the message's text.
-	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-		sent, err := pm.sentDate()
-		if err != nil {
-			return false, err
-		}
-		if !dateInRange(sent, c.SentSince, c.SentBefore) {
-			return false, nil
-		}
-	}
-	for _, hf := range c.Header {
-		ok, err := pm.headerContains(hf.Key, hf.Value)
-		if err != nil || !ok {
-			return false, err
-		}
-	}
-	for _, s := range c.Body {
-		body, err := pm.bodyText()
-		if err != nil {
-			return false, err
-		}
-		if !strings.Contains(body, foldCase(s)) {
-			return false, nil
-		}
-	}
-	for _, s := range c.Text {
-		ok, err := pm.textContains(foldCase(s))
-		if err != nil || !ok {
-			return false, err
-		}
-	}
+	// The sub-criteria, cheap parts first: a NOT or OR decided by flags
+	// spares the reading of the keys below.
 	for i := range c.Not {
-		ok, err := m.match(&c.Not[i], pm, depth+1)
-		if err != nil || ok {
-			return false, err
+		t, err := m.match(&c.Not[i], pm, depth+1, pass)
+		if err != nil {
+			return no, err
+		}
+		if and(t.not()) {
+			return no, nil
 		}
 	}
 	for i := range c.Or {
-		ok, err := m.match(&c.Or[i][0], pm, depth+1)
+		t, err := m.or(&c.Or[i], pm, depth+1, pass)
 		if err != nil {
-			return false, err
+			return no, err
 		}
-		if !ok {
-			ok, err = m.match(&c.Or[i][1], pm, depth+1)
-			if err != nil || !ok {
-				return false, err
-			}
+		if and(t) {
+			return no, nil
 		}
 	}
-	return true, nil
+	// Header fields: from the index when it has them, else from the file.
+	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
+		t, err := pm.sentInRange(c.SentSince, c.SentBefore, pass)
+		if err != nil {
+			return no, err
+		}
+		if and(t) {
+			return no, nil
+		}
+	}
+	for _, hf := range c.Header {
+		t, err := pm.headerContains(m.field(hf.Key), hf.Key, hf.Value, pass)
+		if err != nil {
+			return no, err
+		}
+		if and(t) {
+			return no, nil
+		}
+	}
+	for _, s := range c.Text {
+		t, err := pm.textContains(foldCase(s), pass)
+		if err != nil {
+			return no, err
+		}
+		if and(t) {
+			return no, nil
+		}
+	}
+	// The body: the file only.
+	for _, s := range c.Body {
+		if pass < costContent {
+			result = unknown
+			break
+		}
+		body, err := pm.bodyText()
+		if err != nil {
+			return no, err
+		}
+		if !strings.Contains(body, foldCase(s)) {
+			return no, nil
+		}
+	}
+	return result, nil
+}
+
+// or is the three-valued OR of a pair of criteria.
+func (m *Matcher) or(pair *[2]imap.SearchCriteria, pm *parsedMessage, depth int, pass searchCost) (truth, error) {
+	a, err := m.match(&pair[0], pm, depth, pass)
+	if err != nil || a == yes {
+		return a, err
+	}
+	b, err := m.match(&pair[1], pm, depth, pass)
+	if err != nil || b == yes {
+		return b, err
+	}
+	if a == unknown || b == unknown {
+		return unknown, nil
+	}
+	return no, nil
 }
 
 // hasFlag compares flags case-insensitively, as IMAP does.
@@ -272,6 +464,9 @@ func foldCase(s string) string {
 type parsedMessage struct {
 	msg SearchMessage
 
+	indexLooked bool
+	indexed     *localindex.Headers // nil: the index does not know the fields
+
 	loaded    bool
 	raw       []byte
 	header    textproto.Header
@@ -279,6 +474,19 @@ type parsedMessage struct {
 
 	decodedHeader *string // all fields, decoded and folded, "key: value\n" each
 	body          *string // decoded text of the body parts, folded
+}
+
+// indexedHeaders returns the message's indexed header fields, or nil.
+func (pm *parsedMessage) indexedHeaders() *localindex.Headers {
+	if !pm.indexLooked {
+		pm.indexLooked = true
+		if im, ok := pm.msg.(IndexedMessage); ok {
+			if h, ok := im.IndexedHeaders(); ok && h.Present&localindex.HeadersComplete != 0 {
+				pm.indexed = h
+			}
+		}
+	}
+	return pm.indexed
 }
 
 func (pm *parsedMessage) load() error {
@@ -291,8 +499,9 @@ func (pm *parsedMessage) load() error {
 	}
 	pm.loaded = true
 	pm.raw = raw
-	br := bufio.NewReader(bytes.NewReader(raw))
-	pm.header, _ = textproto.ReadHeader(br) // a broken header keeps the fields read so far
+	// The same reader as headersOf: the indexed fields are what a search
+	// of the file sees.
+	pm.header = readHeader(raw)
 	pm.bodyStart = headerLength(raw)
 	return nil
 }
@@ -318,18 +527,41 @@ func headerLength(raw []byte) int {
 	return len(raw)
 }
 
-func (pm *parsedMessage) sentDate() (time.Time, error) {
-	if err := pm.load(); err != nil {
-		return time.Time{}, err
+// sentInRange decides SENTSINCE/SENTBEFORE (and SENTON, which is both)
+// from the first Date field: from the index when it has the fields, else
+// from the file.
+func (pm *parsedMessage) sentInRange(since, before time.Time, pass searchCost) (truth, error) {
+	var date string
+	if h := pm.indexedHeaders(); h != nil && pass >= costIndex {
+		date = h.Date
+	} else if pass < costContent {
+		return unknown, nil
+	} else {
+		if err := pm.load(); err != nil {
+			return no, err
+		}
+		date = pm.header.Get("Date")
 	}
-	h := mail.Header{Header: gomessage.Header{Header: pm.header}}
-	t, err := h.Date()
-	if err != nil || t.IsZero() {
+	sent, ok := parseSentDate(date)
+	if !ok {
 		// No usable Date: header; fall back on the arrival date, as
-		// Dovecot does.
-		return pm.msg.InternalDate(), nil
+		// SORT does (RFC 5256).
+		sent = pm.msg.InternalDate()
 	}
-	return t, nil
+	return truthOf(dateInRange(sent, since, before)), nil
+}
+
+// parseSentDate parses the value of a Date field as go-message's
+// mail.Header.Date does; false when it is empty or unusable.
+func parseSentDate(v string) (time.Time, bool) {
+	if v == "" {
+		return time.Time{}, false
+	}
+	t, err := netmail.ParseDate(v)
+	if err != nil || t.IsZero() {
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 var wordDecoder = &mime.WordDecoder{CharsetReader: charsetReader}
@@ -383,22 +615,45 @@ func decodeWordsOneByOne(v string) string {
 	return b.String()
 }
 
-func (pm *parsedMessage) headerContains(key, value string) (bool, error) {
-	if err := pm.load(); err != nil {
-		return false, err
-	}
-	fields := pm.header.FieldsByKey(key)
+// headerContains decides HEADER key value (and SUBJECT, FROM, TO, CC, BCC):
+// some field of that name contains value after RFC 2047 decoding, case
+// folded; an empty value matches every message that has the field. field is
+// the key's indexedFields index (-1: not indexed).
+func (pm *parsedMessage) headerContains(field int, key, value string, pass searchCost) (truth, error) {
 	needle := foldCase(value)
-	for fields.Next() {
-		if needle == "" {
-			return true, nil
+	if h := pm.indexedHeaders(); h != nil && field >= 0 && pass >= costIndex {
+		f := &indexedFields[field]
+		if h.Present&f.bit == 0 {
+			return no, nil
 		}
-		v := fields.Value()
-		if strings.Contains(foldCase(decodeHeaderValue(v)), needle) {
-			return true, nil
+		if needle == "" || valueContains(*f.first(h), needle) {
+			return yes, nil
+		}
+		for _, more := range h.More {
+			if more.Name == f.name && valueContains(more.Value, needle) {
+				return yes, nil
+			}
+		}
+		return no, nil
+	}
+	if pass < costContent {
+		return unknown, nil
+	}
+	if err := pm.load(); err != nil {
+		return no, err
+	}
+	for fields := pm.header.FieldsByKey(key); fields.Next(); {
+		if needle == "" || valueContains(fields.Value(), needle) {
+			return yes, nil
 		}
 	}
-	return false, nil
+	return no, nil
+}
+
+// valueContains reports whether a raw header value contains needle (case
+// folded) once decoded.
+func valueContains(v, needle string) bool {
+	return strings.Contains(foldCase(decodeHeaderValue(v)), needle)
 }
 
 func (pm *parsedMessage) headerText() (string, error) {
@@ -420,19 +675,47 @@ func (pm *parsedMessage) headerText() (string, error) {
 	return s, nil
 }
 
-func (pm *parsedMessage) textContains(needle string) (bool, error) {
+// textContains decides TEXT: the decoded header fields ("Key: value"
+// lines) or the body text contain needle (case folded). Before the file is
+// read, the indexed fields can only find a match: each of their lines is
+// a part of the header text.
+func (pm *parsedMessage) textContains(needle string, pass searchCost) (truth, error) {
+	if pass < costContent {
+		h := pm.indexedHeaders()
+		if h == nil || pass < costIndex {
+			return unknown, nil
+		}
+		for i := range indexedFields {
+			f := &indexedFields[i]
+			if h.Present&f.bit != 0 && fieldLineContains(f.name, *f.first(h), needle) {
+				return yes, nil
+			}
+		}
+		for _, more := range h.More {
+			if fieldLineContains(more.Name, more.Value, needle) {
+				return yes, nil
+			}
+		}
+		return unknown, nil
+	}
 	h, err := pm.headerText()
 	if err != nil {
-		return false, err
+		return no, err
 	}
 	if strings.Contains(h, needle) {
-		return true, nil
+		return yes, nil
 	}
 	body, err := pm.bodyText()
 	if err != nil {
-		return false, err
+		return no, err
 	}
-	return strings.Contains(body, needle), nil
+	return truthOf(strings.Contains(body, needle)), nil
+}
+
+// fieldLineContains reports whether the line headerText writes for the
+// field contains needle.
+func fieldLineContains(name, value, needle string) bool {
+	return strings.Contains(foldCase(name+": "+decodeHeaderValue(value)), needle)
 }
 
 func (pm *parsedMessage) bodyText() (string, error) {
