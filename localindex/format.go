@@ -31,7 +31,9 @@ const (
 	//
 	// 2: records keep Bcc, which header fields are present, and the
 	// repeated ones.
-	formatVersion = 2
+	// 3: the session keeps ENVELOPE as the encoded envelope sent to
+	// clients (node/session codec version 3), not decoded values.
+	formatVersion = 3
 )
 
 var (

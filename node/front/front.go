@@ -3,7 +3,8 @@
 // SASL-IR and literals), asks a Router where the user is served, and hands
 // a locally served connection to go-imap's imapserver through a command
 // layer that answers ID, CAPABILITY, SORT and THREAD itself, guards two
-// go-imap literal bugs, enforces our timeouts and batches go-imap's output.
+// go-imap literal bugs, enforces our timeouts, batches go-imap's output and
+// puts the session's own ENVELOPE encoding into it (envelope.go).
 package front
 
 import (
@@ -33,6 +34,11 @@ type ConnInfo struct {
 	Local    net.Addr          // our end
 	TLS      bool              // the connection is encrypted (IMAPS or after STARTTLS)
 	ClientID map[string]string // what the client sent in ID (RFC 2971), nil if nothing
+	// RawEnvelopes is true when the connection's output goes through the
+	// command layer, which replaces envelopes made by EnvelopePlaceholder
+	// with the bytes they carry. Without it a session must give go-imap
+	// ordinary envelopes.
+	RawEnvelopes bool
 }
 
 // SessionFactory makes the go-imap session of an authenticated user. It is
@@ -449,9 +455,10 @@ func (f *Front) ServeConn(conn net.Conn) {
 		f:   f,
 		log: log,
 		info: ConnInfo{
-			ID:     id,
-			Remote: conn.RemoteAddr(),
-			Local:  conn.LocalAddr(),
+			ID:           id,
+			Remote:       conn.RemoteAddr(),
+			Local:        conn.LocalAddr(),
+			RawEnvelopes: true, // every session made here runs behind a handoffConn
 		},
 	}
 	c.setConn(conn)

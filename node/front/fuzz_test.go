@@ -135,6 +135,7 @@ func FuzzSplitter(f *testing.F) {
 		}
 		var h handoffConn
 		h.curTag = "a"
+		h.closed = true // nothing is written
 		h.scanOutputLocked(b)
 		if h.outLit < 0 {
 			t.Fatal("negative literal count in output scanner")

@@ -184,8 +184,8 @@ const (
 // authenticated connection. Read hands go-imap one command (or one piece
 // of one, never past a literal header) at a time, answers some commands
 // itself at command boundaries, and enforces our timeouts; Write batches
-// go-imap's output and watches it for continuation requests and tagged
-// replies.
+// go-imap's output, swaps envelope placeholders in it (envelope.go) and
+// watches it for continuation requests and tagged replies.
 type handoffConn struct {
 	f    *Front
 	raw  net.Conn // the client socket, or its *tls.Conn
@@ -211,17 +211,18 @@ type handoffConn struct {
 	greeted   bool       // go-imap's greeting has been replaced
 	greetLine []byte
 	loginTag  string
-	caps      []string  // advertised after login
-	head      []byte    // the first bytes of the output line being written
-	tail      []byte    // its last bytes (for a literal header)
-	outLit    int64     // bytes left of a literal in the output
-	afterLit  bool      // the current output line continues after a literal
-	curTag    string    // tag of the command go-imap is running
-	sawTagged bool      // go-imap sent curTag's tagged reply
-	sawCont   bool      // go-imap sent "+" since the last forwarded piece
-	idling    bool      // the current command is IDLE
-	cmdName   string    // metric name of the command go-imap runs; "" when not observed
-	cmdStart  time.Time // when its first line was read
+	caps      []string     // advertised after login
+	envSwap   envelopeSwap // replaces envelope placeholders in go-imap's lines
+	head      []byte       // the first bytes of the output line being written
+	tail      []byte       // its last bytes (for a literal header)
+	outLit    int64        // bytes left of a literal in the output
+	afterLit  bool         // the current output line continues after a literal
+	curTag    string       // tag of the command go-imap is running
+	sawTagged bool         // go-imap sent curTag's tagged reply
+	sawCont   bool         // go-imap sent "+" since the last forwarded piece
+	idling    bool         // the current command is IDLE
+	cmdName   string       // metric name of the command go-imap runs; "" when not observed
+	cmdStart  time.Time    // when its first line was read
 	closed    bool
 	closeOnce sync.Once
 	ended     func() // Config.OnSession's, called when the connection closes
@@ -334,9 +335,10 @@ const (
 )
 
 // Write takes go-imap's output. It replaces go-imap's PREAUTH greeting by
-// the tagged OK of the LOGIN, notes continuation requests and tagged
-// replies, and writes at tagged replies, continuation requests, BYE, each
-// line during IDLE, and when a batch is full.
+// the tagged OK of the LOGIN, swaps envelope placeholders for the
+// envelopes they carry (envelope.go), notes continuation requests and
+// tagged replies, and writes at tagged replies, continuation requests,
+// BYE, each line during IDLE, and when a batch is full.
 func (h *handoffConn) Write(p []byte) (int, error) {
 	h.outMu.Lock()
 	defer h.outMu.Unlock()
@@ -354,22 +356,11 @@ func (h *handoffConn) Write(p []byte) (int, error) {
 		p = p[i+1:]
 		h.greetLocked()
 	}
-	flush := h.scanOutputLocked(p)
-	if len(h.out)+len(p) > outBatch {
-		if err := h.flushLocked(); err != nil {
-			return 0, err
-		}
-		if len(p) > outBatch {
-			h.raw.SetWriteDeadline(time.Now().Add(h.f.cfg.WriteTimeout))
-			if _, err := h.raw.Write(p); err != nil {
-				h.closed = true
-				return 0, fmt.Errorf("writing to client: %w", err)
-			}
-			return n, nil
-		}
+	flush, err := h.scanOutputLocked(p)
+	if err != nil {
+		return 0, err
 	}
-	h.out = append(h.out, p...)
-	if flush {
+	if flush || len(h.out) >= outBatch {
 		if err := h.flushLocked(); err != nil {
 			return 0, err
 		}
@@ -416,14 +407,19 @@ func (h *handoffConn) extendCaps(caps []string) []string {
 }
 
 // scanOutputLocked follows go-imap's output framing (lines and literals)
-// through p and reports whether it should be written now.
-func (h *handoffConn) scanOutputLocked(p []byte) bool {
+// through p, adds p to the batch (line text through the envelope swap,
+// literal data as it is; a literal bigger than a batch is written
+// directly) and reports whether the batch should be written now.
+func (h *handoffConn) scanOutputLocked(p []byte) (bool, error) {
 	flush := false
 	for len(p) > 0 {
 		if h.outLit > 0 {
 			k := int64(len(p))
 			if k > h.outLit {
 				k = h.outLit
+			}
+			if err := h.addLiteralLocked(p[:k]); err != nil {
+				return false, err
 			}
 			h.outLit -= k
 			p = p[k:]
@@ -438,6 +434,11 @@ func (h *handoffConn) scanOutputLocked(p []byte) bool {
 			seg = p[:i+1]
 		}
 		p = p[len(seg):]
+		h.out = h.envSwap.feed(h.out, seg)
+		if h.envSwap.dropped > 0 && h.log != nil {
+			h.log.Error("malformed envelope placeholder in go-imap's output, dropped", "count", h.envSwap.dropped)
+			h.envSwap.dropped = 0
+		}
 		if room := maxTagLen + 8 - len(h.head); room > 0 {
 			h.head = append(h.head, seg[:min(room, len(seg))]...)
 		}
@@ -477,7 +478,32 @@ func (h *handoffConn) scanOutputLocked(p []byte) bool {
 		h.head = h.head[:0]
 		h.tail = h.tail[:0]
 	}
-	return flush
+	return flush, nil
+}
+
+// addLiteralLocked adds literal data from go-imap to the batch; data
+// bigger than a batch is written directly after what is batched.
+func (h *handoffConn) addLiteralLocked(b []byte) error {
+	if len(h.out)+len(b) <= outBatch {
+		h.out = append(h.out, b...)
+		return nil
+	}
+	if err := h.flushLocked(); err != nil {
+		return err
+	}
+	if len(b) <= outBatch {
+		h.out = append(h.out, b...)
+		return nil
+	}
+	if h.closed || h.raw == nil {
+		return net.ErrClosed
+	}
+	h.raw.SetWriteDeadline(time.Now().Add(h.f.cfg.WriteTimeout))
+	if _, err := h.raw.Write(b); err != nil {
+		h.closed = true
+		return fmt.Errorf("writing to client: %w", err)
+	}
+	return nil
 }
 
 // outputState returns what go-imap said since the last forwarded piece.

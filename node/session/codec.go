@@ -5,9 +5,10 @@ import (
 	"errors"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/nfsimap/nfsimap/node/front"
 )
 
 // The local index keeps a message's ENVELOPE and BODYSTRUCTURE as opaque
@@ -17,7 +18,9 @@ import (
 // never panics, bounds every length and nesting level, and reports
 // errCodec, upon which the message is parsed from the spool again.
 
-const codecVersion = 2
+// Version 3 keeps envelopes as the encoded ENVELOPE (envelope.go)
+// rather than decoded values.
+const codecVersion = 3
 
 // maxCodecDepth bounds the nesting of body structures (multiparts and
 // message/rfc822 parts) in both directions.
@@ -59,38 +62,16 @@ func (e *encoder) params(m map[string]string) {
 	}
 }
 
-func (e *encoder) addrs(as []imap.Address) {
-	e.uv(uint64(len(as)))
-	for _, a := range as {
-		e.str(a.Name)
-		e.str(a.Mailbox)
-		e.str(a.Host)
-	}
-}
-
 func (e *encoder) envelope(env *imap.Envelope) {
 	if env == nil {
 		e.bool(false)
 		return
 	}
 	e.bool(true)
-	if env.Date.IsZero() {
-		e.bool(false)
-	} else {
-		e.bool(true)
-		e.iv(env.Date.Unix())
-		_, off := env.Date.Zone()
-		e.iv(int64(off))
-	}
-	e.str(env.Subject)
-	e.addrs(env.From)
-	e.addrs(env.Sender)
-	e.addrs(env.ReplyTo)
-	e.addrs(env.To)
-	e.addrs(env.Cc)
-	e.addrs(env.Bcc)
-	e.strs(env.InReplyTo)
-	e.str(env.MessageID)
+	e.b = binary.AppendUvarint(e.b, 0) // room for more forms
+	wire := wireOf(env)
+	e.uv(uint64(len(wire)))
+	e.b = append(e.b, wire...)
 }
 
 func (e *encoder) disposition(d *imap.BodyStructureDisposition) {
@@ -281,41 +262,27 @@ func (d *decoder) params() map[string]string {
 	return m
 }
 
-func (d *decoder) addrs() []imap.Address {
-	n := d.count(3)
-	if n == 0 {
-		return nil
-	}
-	out := make([]imap.Address, n)
-	for i := range out {
-		out[i] = imap.Address{Name: d.str(), Mailbox: d.str(), Host: d.str()}
-	}
-	return out
-}
-
 func (d *decoder) envelope() *imap.Envelope {
 	if !d.bool() {
 		return nil
 	}
-	env := &imap.Envelope{}
-	if d.bool() {
-		sec, off := d.iv(), d.iv()
-		if off < -24*3600 || off > 24*3600 {
-			d.fail()
-			return nil
-		}
-		env.Date = time.Unix(sec, 0).In(time.FixedZone("", int(off)))
+	if d.uv() != 0 {
+		d.fail()
+		return nil
 	}
-	env.Subject = d.str()
-	env.From = d.addrs()
-	env.Sender = d.addrs()
-	env.ReplyTo = d.addrs()
-	env.To = d.addrs()
-	env.Cc = d.addrs()
-	env.Bcc = d.addrs()
-	env.InReplyTo = d.strs()
-	env.MessageID = d.str()
-	return env
+	n := d.uv()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	wire := d.b[:n]
+	d.b = d.b[n:]
+	// The bytes go to clients as they are: they must be one ENVELOPE.
+	if !validEnvelope(wire) {
+		d.fail()
+		return nil
+	}
+	return front.EnvelopePlaceholder(wire) // copies wire
 }
 
 func (d *decoder) disposition() *imap.BodyStructureDisposition {

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-message/textproto"
+
+	"github.com/nfsimap/nfsimap/node/front"
 )
 
 // This file reads a message's MIME structure straight from its bytes, the
@@ -103,19 +103,6 @@ func fieldValue(fields []mimeField, name string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// goHeader turns fields into a go-message header, for the functions that
-// take one (the envelope).
-func goHeader(fields []mimeField) textproto.Header {
-	var h textproto.Header
-	for i := len(fields) - 1; i >= 0; i-- {
-		if fields[i].name == "" {
-			continue
-		}
-		h.Add(fields[i].name, fields[i].value())
-	}
-	return h
 }
 
 // mediaType is a parsed Content-Type or Content-Disposition value.
@@ -384,34 +371,13 @@ func languageOf(fields []mimeField) []string {
 }
 
 // extractEnvelopeRaw builds the ENVELOPE of a message from its header,
-// read leniently.
-// In-Reply-To and Message-ID are sent as in the header when it is one
-// "<...>" string: go-imap writes them back inside angle brackets, so the
-// client gets the header's text (RFC 3501 makes them the header strings)
-// rather than a reparsed list. Other forms (a trailing comment, no
-// brackets) go through go-message's parser; see the package notes on
-// what go-imap's envelope writer cannot carry.
+// read leniently, encoded as Dovecot encodes it (envelope.go), and
+// returns it as the front's placeholder, which carries those bytes past
+// go-imap's envelope writer (fetch.go turns it into go-imap's form for
+// connections that do not come through the front).
 func extractEnvelopeRaw(content []byte) *imap.Envelope {
 	hdr, _, _ := splitMIME(content)
-	fields := parseFields(hdr)
-	env := imapserver.ExtractEnvelope(goHeader(fields))
-	if v, ok := bracketed(fields, "In-Reply-To"); ok {
-		env.InReplyTo = []string{v}
-	}
-	if v, ok := bracketed(fields, "Message-ID"); ok {
-		env.MessageID = v
-	}
-	return env
-}
-
-// bracketed returns the text inside the angle brackets of a field whose
-// whole value is "<...>".
-func bracketed(fields []mimeField, name string) (string, bool) {
-	v, ok := fieldValue(fields, name)
-	if !ok || len(v) < 3 || v[0] != '<' || v[len(v)-1] != '>' {
-		return "", false
-	}
-	return v[1 : len(v)-1], true
+	return front.EnvelopePlaceholder(envelopeWire(parseFields(hdr)))
 }
 
 // mimePart is a part found by its section number.

@@ -9,6 +9,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/nfsimap/nfsimap/node/front"
 )
 
 // toCRLF returns b with every bare LF turned into CRLF. Maildir files are
@@ -58,6 +60,10 @@ type fetchMessage struct {
 	bodyStructure imap.BodyStructure
 	// content returns the message with CRLF line ends.
 	content func() ([]byte, error)
+	// rawEnvelopes: the connection passes through the front's
+	// placeholder swap (front.ConnInfo.RawEnvelopes), so envelopes go
+	// out as encoded from the header; otherwise in go-imap's form.
+	rawEnvelopes bool
 }
 
 // fetchNeedsContent reports whether the options need the message text,
@@ -117,12 +123,18 @@ func writeFetch(w *imapserver.FetchWriter, m *fetchMessage, opts *imap.FetchOpti
 		if env == nil {
 			env = extractEnvelope(content)
 		}
+		if !m.rawEnvelopes {
+			env = goimapEnvelope(env)
+		}
 		rw.WriteEnvelope(env)
 	}
 	if opts.BodyStructure != nil {
 		bs := m.bodyStructure
 		if bs == nil {
 			bs = extractBodyStructure(content)
+		}
+		if !m.rawEnvelopes {
+			goimapEnvelopes(bs)
 		}
 		rw.WriteBodyStructure(bs)
 	}
@@ -166,6 +178,31 @@ func readHeader(content []byte) textproto.Header {
 
 func extractEnvelope(content []byte) *imap.Envelope {
 	return extractEnvelopeRaw(content)
+}
+
+// goimapEnvelope turns a placeholder (front.EnvelopePlaceholder) into an
+// envelope go-imap can write itself.
+func goimapEnvelope(env *imap.Envelope) *imap.Envelope {
+	if wire, ok := front.EnvelopeBytes(env); ok {
+		return plainEnvelope(wire)
+	}
+	return env
+}
+
+// goimapEnvelopes does goimapEnvelope for the envelopes of the
+// message/rfc822 parts in bs, in place.
+func goimapEnvelopes(bs imap.BodyStructure) {
+	switch bs := bs.(type) {
+	case *imap.BodyStructureMultiPart:
+		for _, c := range bs.Children {
+			goimapEnvelopes(c)
+		}
+	case *imap.BodyStructureSinglePart:
+		if m := bs.MessageRFC822; m != nil {
+			m.Envelope = goimapEnvelope(m.Envelope)
+			goimapEnvelopes(m.BodyStructure)
+		}
+	}
 }
 
 // extractBodyStructure reads the structure from the message bytes

@@ -55,6 +55,7 @@ func (f *Factory) New(ctx context.Context, user *auth.User, info front.ConnInfo)
 	if err != nil {
 		return nil, err
 	}
+	s.rawEnvelopes = info.RawEnvelopes
 	return s, nil
 }
 
@@ -104,6 +105,10 @@ type Session struct {
 
 	selMu sync.Mutex // guards sel
 	sel   *selected
+
+	// rawEnvelopes: the front swaps envelope placeholders on this
+	// connection (front.ConnInfo.RawEnvelopes); set before first use.
+	rawEnvelopes bool
 }
 
 var (
@@ -695,7 +700,7 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	defer sel.box.flushParsed()
 	for _, i := range idxs {
 		v := &sel.view[i]
-		fm := &fetchMessage{seqNum: uint32(i + 1), uid: v.uid(), flags: v.clientFlags(), size: -1}
+		fm := &fetchMessage{seqNum: uint32(i + 1), uid: v.uid(), flags: v.clientFlags(), size: -1, rawEnvelopes: s.rawEnvelopes}
 		var content []byte
 		fm.content = func() ([]byte, error) {
 			if content != nil {
