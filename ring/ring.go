@@ -63,6 +63,12 @@ type Ring struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// leaving is set by Leave; leftSelf is closed (once, by the event
+	// callback) when memberlist has recorded this node's own departure.
+	leaving      atomic.Bool
+	leftSelf     chan struct{}
+	leftSelfOnce sync.Once
 }
 
 // ErrClosed is returned by operations on a closed Ring.
@@ -119,11 +125,12 @@ func New(cfg Config, logger *slog.Logger) (*Ring, error) {
 	mlc.Logger = newMemberlistLogger(logger.With("component", "memberlist"))
 
 	r := &Ring{
-		cfg:     cfg,
-		logger:  logger,
-		meta:    nodeMeta{State: StateAlive, Addr: cfg.InternalAddr, Version: cfg.Version},
-		members: make(map[string]Member),
-		subs:    make(map[chan struct{}]struct{}),
+		cfg:      cfg,
+		logger:   logger,
+		meta:     nodeMeta{State: StateAlive, Addr: cfg.InternalAddr, Version: cfg.Version},
+		members:  make(map[string]Member),
+		subs:     make(map[chan struct{}]struct{}),
+		leftSelf: make(chan struct{}),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	empty, _ := NewSnapshot(nil)
@@ -310,7 +317,10 @@ func (r *Ring) State() State {
 // Leave tells the other nodes that this node goes away, so they drop it at
 // once instead of waiting for failure detection, and waits until the news
 // is sent, up to ctx's deadline or BroadcastTimeout (ErrBroadcastTimeout
-// then; the others will still learn it by gossip). Call Close after it.
+// then; the others will still learn it by gossip). It returns as soon as
+// no other member is alive any more (they all left, as when every node
+// is stopped at once): there is nobody left to tell, and memberlist would
+// otherwise wait for a broadcast that never goes out. Call Close after it.
 func (r *Ring) Leave(ctx context.Context) error {
 	r.lifeMu.RLock()
 	defer r.lifeMu.RUnlock()
@@ -322,12 +332,41 @@ func (r *Ring) Leave(ctx context.Context) error {
 		// memberlist reads 0 as "wait forever".
 		timeout = max(time.Until(dl), time.Millisecond)
 	}
-	// memberlist's Leave fails only by timing out.
-	if err := r.ml.Leave(timeout); err != nil {
-		return fmt.Errorf("ring: leave: %w (%v)", ErrBroadcastTimeout, err)
+	// memberlist waits for the leave broadcast only while it sees a peer
+	// alive when it starts; a peer that leaves after that takes itself
+	// out of gossip, and with none left the broadcast never goes out. So
+	// the wait runs in a goroutine and is given up when the last peer is
+	// gone. Subscribe before, so no change is missed.
+	changed, cancel := r.Subscribe()
+	defer cancel()
+	r.leaving.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- r.ml.Leave(timeout) }()
+	self, past := r.leftSelf, false
+	for {
+		select {
+		case err := <-done:
+			// memberlist's Leave fails only by timing out.
+			if err != nil {
+				return fmt.Errorf("ring: leave: %w (%v)", ErrBroadcastTimeout, err)
+			}
+			r.logger.Info("ring left", "node", r.cfg.NodeName)
+			return nil
+		case <-changed:
+		case <-self:
+			self, past = nil, true
+		}
+		// memberlist records this node's own departure after its check
+		// that it is not shut down: only from then on may Close run while
+		// its Leave still waits (that wait then ends at its timeout).
+		if !past {
+			continue
+		}
+		if r.ml.NumMembers() == 0 {
+			r.logger.Info("ring left; no other member was alive to tell", "node", r.cfg.NodeName)
+			return nil
+		}
 	}
-	r.logger.Info("ring left", "node", r.cfg.NodeName)
-	return nil
 }
 
 // Close stops gossip without telling the others (they detect the node as
@@ -444,7 +483,13 @@ var _ memberlist.EventDelegate = (*events)(nil)
 func (e *events) NotifyJoin(n *memberlist.Node) { (*Ring)(e).memberChanged(n, true) }
 
 // NotifyLeave drops a member that left or was declared dead.
-func (e *events) NotifyLeave(n *memberlist.Node) { (*Ring)(e).memberChanged(n, false) }
+func (e *events) NotifyLeave(n *memberlist.Node) {
+	r := (*Ring)(e)
+	if n.Name == r.cfg.NodeName && r.leaving.Load() {
+		r.leftSelfOnce.Do(func() { close(r.leftSelf) })
+	}
+	r.memberChanged(n, false)
+}
 
 // NotifyUpdate records a member's new metadata.
 func (e *events) NotifyUpdate(n *memberlist.Node) { (*Ring)(e).memberChanged(n, true) }

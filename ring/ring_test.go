@@ -481,3 +481,50 @@ func TestRingJoinRetriesUntilSeedIsUp(t *testing.T) {
 	waitSnapshot(t, a.Ring, 10*time.Second, "node-b joined", hasMembers("node-a", "node-b"))
 	waitSnapshot(t, b.Ring, 10*time.Second, "node-a seen", hasMembers("node-a", "node-b"))
 }
+
+// TestRingAllLeaveAtOnce: when every node leaves at the same moment (all
+// stopped together), each Leave returns promptly, long before the
+// broadcast timeout: once the others are gone there is nobody to tell.
+// memberlist alone waits out the timeout on the node whose peers left
+// before its leave message went out.
+func TestRingAllLeaveAtOnce(t *testing.T) {
+	const timeout = 20 * time.Second
+	long := func(c *Config) { c.BroadcastTimeout = timeout }
+	for round := range 3 {
+		a := startNode(t, fmt.Sprintf("r%d-a", round), 0, nil, long)
+		seeds := []string{a.GossipAddr()}
+		b := startNode(t, fmt.Sprintf("r%d-b", round), 0, seeds, long)
+		c := startNode(t, fmt.Sprintf("r%d-c", round), 0, seeds, long)
+		nodes := []*testNode{a, b, c}
+		all := hasMembers(a.Name(), b.Name(), c.Name())
+		for _, n := range nodes {
+			waitSnapshot(t, n.Ring, 5*time.Second, "all three members", all)
+		}
+		// As the daemon does on SIGTERM: Leave, then Close.
+		type result struct {
+			name string
+			took time.Duration
+			err  error
+		}
+		results := make(chan result, len(nodes))
+		start := make(chan struct{})
+		for _, n := range nodes {
+			go func() {
+				<-start
+				t0 := time.Now()
+				err := n.Leave(context.Background())
+				took := time.Since(t0)
+				n.Close()
+				results <- result{n.Name(), took, err}
+			}()
+		}
+		close(start)
+		for range nodes {
+			r := <-results
+			t.Logf("round %d: %s left in %v (%v)", round, r.name, r.took.Round(time.Millisecond), r.err)
+			if r.err != nil || r.took > timeout/4 {
+				t.Errorf("%s: Leave took %v (%v); want nil well before the %v timeout", r.name, r.took, r.err, timeout)
+			}
+		}
+	}
+}

@@ -254,8 +254,8 @@ cluster:
 		case <-exited:
 			exited <- nil // for kill, which may wait too
 		default:
-			// One at a time: when all nodes leave the ring at once,
-			// the last one waits 10 s for its leave broadcast.
+			// SIGTERM, then SIGKILL if the node has not left within
+			// 15 s (TestStopAllAtOnce checks they all leave promptly).
 			cmd.Process.Signal(syscall.SIGTERM)
 			select {
 			case <-exited:

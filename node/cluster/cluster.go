@@ -47,7 +47,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,6 +161,8 @@ type Cluster struct {
 	secret [sha256.Size]byte
 
 	wg sync.WaitGroup // internal connections being set up
+
+	relayBufs *sync.Pool // big buffers of busy relays
 }
 
 var _ front.Router = (*Cluster)(nil)
@@ -187,7 +188,7 @@ func New(cfg Config, r Ring) (*Cluster, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Cluster{cfg: cfg, ring: r, log: cfg.Logger, secret: sha256.Sum256([]byte(cfg.Secret))}
+	c := &Cluster{cfg: cfg, ring: r, log: cfg.Logger, secret: sha256.Sum256([]byte(cfg.Secret)), relayBufs: newRelayBufs()}
 	src := cfg.SourceIP
 	if src == "" {
 		src, _, _ = net.SplitHostPort(cfg.InternalAddr)
@@ -578,7 +579,7 @@ func (c *Cluster) relay(ctx context.Context, client net.Conn, in io.Reader, up *
 	}
 	upc := make(chan result, 1)
 	go func() {
-		n, err := io.Copy(up.conn, in)
+		n, err := copyRequests(up.conn, in, client)
 		var t *time.Timer
 		if err == nil {
 			closeWrite(up.conn)
@@ -588,7 +589,10 @@ func (c *Cluster) relay(ctx context.Context, client net.Conn, in io.Reader, up *
 		}
 		upc <- result{n, err, t}
 	}()
-	down, downErr := copyResponses(client, up.br, up.conn, &stopping)
+	// The login reader is only drained now: let it go with its buffer.
+	br := up.br
+	up.br = nil
+	down, downErr := copyResponses(client, br, up.conn, &stopping, c.relayBufs)
 	closeBoth()
 	r := <-upc
 	if r.timer != nil {
@@ -602,97 +606,6 @@ func (c *Cluster) relay(ctx context.Context, client net.Conn, in io.Reader, up *
 		return fmt.Errorf("cluster: relay from %s: %w", up.peer, downErr)
 	}
 	return nil
-}
-
-// errStopped ends copyResponses after it said BYE.
-var errStopped = errors.New("cluster: relay stopped with BYE")
-
-// byeLine is what a relay stopped by a shutdown tells the client.
-const byeLine = "* BYE [UNAVAILABLE] Server shutting down, please reconnect\r\n"
-
-// copyResponses copies the peer's responses to the client. It tracks
-// where responses end (a line ending in a literal "{n}" or "{n+}" goes on
-// after n more bytes), so that when stopping is set it can put an
-// untagged BYE between two responses and return errStopped. A read
-// interrupted by the deadline set on peer is resumed when it was inside a
-// response.
-func copyResponses(client net.Conn, br *bufio.Reader, peer net.Conn, stopping *atomic.Bool) (int64, error) {
-	var n int64
-	w := bufio.NewWriterSize(client, 32*1024)
-	bye := func() (int64, error) {
-		client.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		w.WriteString(byeLine)
-		w.Flush()
-		return n, errStopped
-	}
-	end := func(err error) (int64, error) {
-		if ferr := w.Flush(); err == nil || errors.Is(err, io.EOF) {
-			return n, ferr
-		}
-		return n, err
-	}
-	inLine := false // a line began and has not ended
-	var literal int64
-	buf := make([]byte, 32*1024)
-	for {
-		// Send what is gathered before a read that may wait.
-		if br.Buffered() == 0 {
-			if err := w.Flush(); err != nil {
-				return n, err
-			}
-		}
-		if literal > 0 {
-			k, err := br.Read(buf[:min(int64(len(buf)), literal)])
-			w.Write(buf[:k])
-			n += int64(k)
-			literal -= int64(k)
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				peer.SetReadDeadline(time.Time{})
-			} else if err != nil {
-				return end(err)
-			}
-			continue
-		}
-		if !inLine && stopping.Load() && br.Buffered() == 0 {
-			return bye()
-		}
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			w.Write(line)
-			n += int64(len(line))
-			inLine = line[len(line)-1] != '\n'
-			if !inLine {
-				literal = literalSize(line)
-			}
-		}
-		switch {
-		case err == nil, errors.Is(err, bufio.ErrBufferFull):
-		case errors.Is(err, os.ErrDeadlineExceeded) && stopping.Load():
-			if !inLine && literal == 0 {
-				return bye()
-			}
-			peer.SetReadDeadline(time.Time{})
-		default:
-			return end(err)
-		}
-	}
-}
-
-// literalSize returns n when line ends in "{n}\r\n" or "{n+}\r\n", else 0.
-func literalSize(line []byte) int64 {
-	s := strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r")
-	if !strings.HasSuffix(s, "}") {
-		return 0
-	}
-	i := strings.LastIndexByte(s, '{')
-	if i < 0 {
-		return 0
-	}
-	v, err := strconv.ParseInt(strings.TrimSuffix(s[i+1:len(s)-1], "+"), 10, 64)
-	if err != nil || v < 0 {
-		return 0
-	}
-	return v
 }
 
 // closeWrite half-closes c when it can, so the peer sees the client's end
@@ -767,11 +680,27 @@ func (c *Cluster) serveInternal(conn net.Conn, f *front.Front) {
 	}
 	c.log.Debug("internal connection", "peer", peer, "client", pc.RemoteAddr().String())
 	var served net.Conn = pc
+	if p, ok := pc.(*proxyproto.Conn); ok {
+		// The header is read and nothing is left buffered in p (it
+		// requires a header): from now on p's only difference is its
+		// remote address, and its reads cost two mutexes each.
+		served = &peerConn{Conn: p.NetConn(), remote: p.RemoteAddr()}
+	}
 	if c.cfg.ServerTLS != nil {
-		served = tls.Server(pc, c.cfg.ServerTLS)
+		served = tls.Server(served, c.cfg.ServerTLS)
 	}
 	f.ServeConn(served)
 }
+
+// peerConn is a connection from a peer whose PROXY line was read: the
+// socket itself, with the client's address as its remote address.
+type peerConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+// RemoteAddr is the client's address from the PROXY line.
+func (c *peerConn) RemoteAddr() net.Addr { return c.remote }
 
 // memberAt returns the name of the ring member whose internal or gossip
 // IP address is addr's.
