@@ -205,6 +205,10 @@ type handoffConn struct {
 
 	phase atomic.Int32
 	stop  atomic.Bool
+	// pipelined: a complete command line from the client was already
+	// buffered when go-imap was given the current command, so a tagged
+	// reply does not flush the output by itself (waitLine does).
+	pipelined atomic.Bool
 
 	outMu     sync.Mutex // guards the fields below and all writes to raw
 	out       []byte     // go-imap output not yet written
@@ -458,7 +462,7 @@ func (h *handoffConn) scanOutputLocked(p []byte) (bool, error) {
 			case h.curTag != "" && len(h.head) > len(h.curTag) && string(h.head[:len(h.curTag)]) == h.curTag && h.head[len(h.curTag)] == ' ':
 				h.sawTagged = true
 				h.idling = false
-				flush = true
+				flush = !h.pipelined.Load()
 				if h.cmdName != "" {
 					h.f.cfg.Observer.Command(h.cmdName, time.Since(h.cmdStart), replyStatus(h.head[len(h.curTag)+1:]))
 					h.cmdName = ""
@@ -659,8 +663,17 @@ func (h *handoffConn) readErr(err error) error {
 // waitLine reads a line while waiting for the client (at a boundary or in
 // IDLE), when shutdown may interrupt.
 func (h *handoffConn) waitLine() ([]byte, error) {
-	if err := h.flush(); err != nil {
-		return nil, err
+	// Output waits while the client's next command is already here
+	// (pipelining): the answers to a burst of commands go out in one
+	// write, which matters most through a proxy (every write is a wake-up
+	// and two system calls more on the proxying node). A read that may
+	// block always comes after a flush.
+	more := h.lr.lineBuffered()
+	h.pipelined.Store(more)
+	if !more {
+		if err := h.flush(); err != nil {
+			return nil, err
+		}
 	}
 	h.phase.Store(phaseWaiting)
 	defer h.phase.Store(phaseBusy)

@@ -108,6 +108,13 @@ func (r *lineReader) readLine() ([]byte, error) {
 	}
 }
 
+// lineBuffered reports whether a whole line is already buffered, so that
+// the next readLine returns without waiting for the client.
+func (r *lineReader) lineBuffered() bool {
+	b, _ := r.br.Peek(r.br.Buffered())
+	return bytes.IndexByte(b, '\n') >= 0
+}
+
 // discard drops n bytes of input.
 func (r *lineReader) discard(n int64) error {
 	for n > 0 {
