@@ -314,7 +314,11 @@ func mobileProfile(ctx context.Context, r *runner, user, name string, rng *rand.
 func buildMessage(id string, rng *rand.Rand) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "From: Load Test <loadtest@example.org>\r\n")
-	fmt.Fprintf(&b, "To: <user@example.org>\r\n")
+	to, cc := recipients(rng)
+	fmt.Fprintf(&b, "To: %s\r\n", to)
+	if cc != "" {
+		fmt.Fprintf(&b, "Cc: %s\r\n", cc)
+	}
 	fmt.Fprintf(&b, "Subject: loadtest %s\r\n", id)
 	fmt.Fprintf(&b, "Date: %s\r\n", time.Now().UTC().Format(time.RFC1123Z))
 	fmt.Fprintf(&b, "Message-ID: <%s@loadtest.example.org>\r\n", id)
@@ -324,6 +328,28 @@ func buildMessage(id string, rng *rand.Rand) []byte {
 		fmt.Fprintf(&b, "line %d of message %s, some text to make it look like mail.\r\n", i, id)
 	}
 	return []byte(b.String())
+}
+
+// recipients picks To and Cc fields. Half the messages have two or three
+// To addresses and a third a Cc (half of those a group), so the ENVELOPEs
+// the idle and mobile profiles fetch of messages desktop2 saved into INBOX
+// have address lists of several addresses (which servers write with no
+// space between them).
+func recipients(rng *rand.Rand) (to, cc string) {
+	to = "<user@example.org>"
+	if rng.Intn(2) == 0 {
+		to = "User <user@example.org>, other@example.org"
+		if rng.Intn(2) == 0 {
+			to += `, "Third, Person" <third@example.org>`
+		}
+	}
+	switch rng.Intn(6) {
+	case 0:
+		cc = "cc1@example.org, Cc Two <cc2@example.org>"
+	case 1:
+		cc = "team: a@example.org, b@example.org;, after@example.org"
+	}
+	return to, cc
 }
 
 // seqFrom is the sequence set "from:*".
