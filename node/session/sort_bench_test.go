@@ -1,0 +1,53 @@
+package session
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// BenchmarkSortWarm times SORT (SUBJECT) and THREAD-like repeated sorts
+// over a real client on loopback for a 10,000-message mailbox on a plain
+// directory whose local index is warm: what a webmail pays on every page
+// view of a folder sorted by subject.
+func BenchmarkSortWarm(b *testing.B) {
+	const n = 10000
+	spool := b.TempDir()
+	inbox := filepath.Join(spool, "alice", "Maildir")
+	genMaildir(b, filepath.Join(inbox, ".Box"), n, 0)
+	if err := os.WriteFile(filepath.Join(inbox, ".Box", "maildirfolder"), nil, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	env := newTestEnv(b, func(c *Config) {
+		c.Layout.Inbox = spool + "/%u/Maildir"
+		c.Index = openTestIndex(b, b.TempDir())
+		c.MinSyncInterval = -1
+	})
+	c, _ := serveFront(b, env) // SORT is the command layer's
+	if _, err := c.Select("Box", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{Envelope: true}).Collect(); err != nil {
+		b.Fatal(err)
+	}
+	sort := func(b *testing.B, key imapclient.SortKey) {
+		for b.Loop() {
+			nums, err := c.Sort(&imapclient.SortOptions{
+				SearchCriteria: &imap.SearchCriteria{},
+				SortCriteria:   []imapclient.SortCriterion{{Key: key}},
+			}).Wait()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(nums) != n {
+				b.Fatalf("%d sorted, want %d", len(nums), n)
+			}
+		}
+	}
+	b.Run("SUBJECT", func(b *testing.B) { sort(b, imapclient.SortKeySubject) })
+	b.Run("FROM", func(b *testing.B) { sort(b, imapclient.SortKeyFrom) })
+	b.Run("ARRIVAL", func(b *testing.B) { sort(b, imapclient.SortKeyArrival) })
+}
