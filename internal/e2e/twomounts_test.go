@@ -26,13 +26,11 @@ func TestTwoNodesTwoMounts(t *testing.T) {
 }
 
 // TestTwoNodesTwoMountsCoarseMtime runs the same load on a filer with
-// 1-second timestamps.
+// 1-second timestamps: a change one node makes in the same second as the
+// other node's listing leaves the directory's mtime as it was, and the
+// other node's mount keeps the stale listing until maildir's
+// ListingGuard flushes it (about 3 s).
 func TestTwoNodesTwoMountsCoarseMtime(t *testing.T) {
-	t.Skip("open bug: with 1-second mtimes (nfstest CoarseMtime) the nodes' views never converge: " +
-		"after 20 s a node still misses messages the other node appended in the last second of the run " +
-		"and shows old flags of a message renamed in cur/ in that second (2 of 2 runs); with CacheDir off it converges " +
-		"at once, so the node re-reads a directory listing the mount keeps cached because the directory's " +
-		"whole-second mtime did not change, and nothing makes it fetch the listing from the filer again")
 	runTwoMounts(t, nfstest.Faults{CoarseMtime: true})
 }
 

@@ -50,6 +50,12 @@
 //     entry.
 //   - After ENOENT the rescans back off (up to a second apart): a cached
 //     listing needs its attribute timeout to expire.
+//   - On filers with whole-second mtimes, a change made by another node in
+//     the same second as our listing leaves the mtime as it was, and the
+//     client keeps serving the stale listing. ListingGuard finds such
+//     listings and makes the client drop them (a dot-file marker created
+//     and removed in the directory), then lists once that is safe: the
+//     change shows within about 3 s (TestCoarseMtimeListingFlush).
 //
 // Concurrency: a *Store and a *Mailbox are safe for concurrent use by
 // several goroutines; each keeps only a cache of what it last read from the

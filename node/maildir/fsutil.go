@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nfsimap/nfsimap/nfslock"
 )
@@ -65,31 +66,9 @@ var errNameTaken = errors.New("maildir: file appeared meanwhile")
 func (s *Store) replaceFile(path string, data []byte, lock *nfslock.Lock, create bool) error {
 	dir, base := filepath.Split(path)
 	tmp := filepath.Join(dir, base+".tmp."+randHex(6))
-	var f *os.File
-	err := s.retryStale(func() error {
-		var err error
-		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, s.opt.FileMode)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("maildir: create %s: %w", tmp, err)
-	}
-	cleanup := func(err error) error {
-		_ = f.Close()
+	if err := writeNew(tmp, data, uint32(s.opt.FileMode.Perm()), !s.opt.NoFsync, s.retryStale); err != nil {
 		_ = os.Remove(tmp)
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return cleanup(fmt.Errorf("maildir: write %s: %w", tmp, err))
-	}
-	if !s.opt.NoFsync {
-		if err := f.Sync(); err != nil {
-			return cleanup(fmt.Errorf("maildir: fsync %s: %w", tmp, err))
-		}
-	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("maildir: close %s: %w", tmp, err)
+		return fmt.Errorf("maildir: write %s: %w", tmp, err)
 	}
 	if lock != nil {
 		if err := lock.Refresh(); err != nil {
@@ -98,7 +77,7 @@ func (s *Store) replaceFile(path string, data []byte, lock *nfslock.Lock, create
 		}
 	}
 	if create {
-		err = s.retryStale(func() error { return os.Link(tmp, path) })
+		err := s.retryStale(func() error { return os.Link(tmp, path) })
 		_ = os.Remove(tmp)
 		if errors.Is(err, fs.ErrExist) {
 			return errNameTaken
@@ -106,7 +85,7 @@ func (s *Store) replaceFile(path string, data []byte, lock *nfslock.Lock, create
 		if err != nil {
 			return fmt.Errorf("maildir: link %s: %w", path, err)
 		}
-	} else if err := s.renameRetry(tmp, path); err != nil {
+	} else if err := s.renameFileRetry(tmp, path); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("maildir: rename %s: %w", tmp, err)
 	}
@@ -142,34 +121,25 @@ func (s *Store) unlock(l *nfslock.Lock) {
 }
 
 // readFile reads a whole file (opening it anew, which makes an NFS
-// client revalidate it), retrying ESTALE. A missing file gives (nil, nil,
-// fs error) with isNotExist true.
-func (s *Store) readFile(path string) ([]byte, os.FileInfo, error) {
+// client revalidate it), retrying ESTALE, and returns its identity. A
+// missing file gives an error with isNotExist true.
+func (s *Store) readFile(path string) ([]byte, fileIdentity, error) {
 	var err error
 	for i := 0; i <= s.opt.StaleRetries; i++ {
-		var f *os.File
-		f, err = os.Open(path)
-		if err != nil {
-			if isStale(err) {
-				continue
-			}
-			return nil, nil, err
-		}
-		var st os.FileInfo
-		st, err = f.Stat()
 		var data []byte
+		var id fileIdentity
+		data, id, err = readWhole(path)
 		if err == nil {
-			data, err = io.ReadAll(f)
-		}
-		_ = f.Close()
-		if err == nil {
-			return data, st, nil
+			return data, id, nil
 		}
 		if !isStale(err) {
-			return nil, nil, fmt.Errorf("maildir: read %s: %w", path, err)
+			if isNotExist(err) {
+				return nil, fileIdentity{}, err
+			}
+			return nil, fileIdentity{}, fmt.Errorf("maildir: read %s: %w", path, err)
 		}
 	}
-	return nil, nil, fmt.Errorf("maildir: read %s: %w: %w", path, ErrRetriesExhausted, err)
+	return nil, fileIdentity{}, fmt.Errorf("maildir: read %s: %w: %w", path, ErrRetriesExhausted, err)
 }
 
 // hostPart makes the host name safe inside a file name.
@@ -234,9 +204,29 @@ func (s *Store) retryStale(op func() error) error {
 // renameRetry renames with ESTALE retries. If a retry finds the source
 // gone and the target present, the earlier attempt did it (a lost reply).
 func (s *Store) renameRetry(src, dst string) error {
+	return s.renameRetryWith(os.Rename, src, dst)
+}
+
+// renameFileRetry is renameRetry for a file onto a file name: it skips
+// the lstat of the target that os.Rename makes (to refuse a directory
+// target), one system call per rename on the paths that deliver mail and
+// write the uidlist.
+func (s *Store) renameFileRetry(src, dst string) error {
+	return s.renameRetryWith(renameFile, src, dst)
+}
+
+// renameFile is rename(2), with the error os.Rename would give.
+func renameFile(src, dst string) error {
+	if err := eintr(func() error { return unix.Rename(src, dst) }); err != nil {
+		return &os.LinkError{Op: "rename", Old: src, New: dst, Err: err}
+	}
+	return nil
+}
+
+func (s *Store) renameRetryWith(rename func(src, dst string) error, src, dst string) error {
 	staled := false
 	return s.retryStale(func() error {
-		err := os.Rename(src, dst)
+		err := rename(src, dst)
 		if isStale(err) {
 			staled = true
 		}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nfsimap/nfsimap/nfslock"
@@ -41,7 +42,6 @@ type Mailbox struct {
 	kwRead       bool                 // kw has been read once
 	missingSince map[string]time.Time // unique parts in the uidlist but missing from the listing (or unlinked here), since when
 	extraNames   map[string][]string  // unique part -> other names (relative paths) in the last listing
-	lastTmpClean time.Time            // when tmp/ was last cleaned of old files
 	dupsSeen     map[string]bool      // pairs of names of one unique part already looked at
 	uidValidity  uint32               // last UIDVALIDITY seen, 0 before the first Sync
 	lastSnap     *Snapshot            // last snapshot returned
@@ -87,7 +87,8 @@ func (m *Mailbox) Path() string { return m.dir }
 // Sync brings the handle up to date with the spool and returns the
 // snapshot. It lists new/ and cur/ and reads dovecot-uidlist; files without
 // a UID get one (under the uidlist's dot-lock, after re-reading the uidlist
-// and listing again) in the order of mtime then name. A uidlist missing
+// and checking each such file with an lstat, or listing again when there
+// are many, see usableLocked) in the order of mtime then name. A uidlist missing
 // on first sight is created; UW-IMAP ",U<n>" UIDs found in the names are
 // then kept. A corrupt uidlist is rebuilt keeping what could be read.
 // ENOENT while listing rescans; ESTALE is retried Options.StaleRetries
@@ -140,7 +141,7 @@ func (m *Mailbox) readUidlistLocked(force bool) (ul *Uidlist, corrupt bool, err 
 			return m.ul, false, nil
 		}
 	}
-	data, st, err := m.store.readFile(path)
+	data, id, err := m.store.readFile(path)
 	if isNotExist(err) {
 		m.ul, m.ulIndex = nil, nil
 		return nil, false, nil
@@ -153,7 +154,7 @@ func (m *Mailbox) readUidlistLocked(force bool) (ul *Uidlist, corrupt bool, err 
 		m.store.opt.Logger.Warn("corrupt uidlist, it will be rewritten", "path", path, "err", perr)
 		corrupt = true
 	}
-	m.setUidlistLocked(ul, identityOf(st))
+	m.setUidlistLocked(ul, id)
 	return ul, corrupt, nil
 }
 
@@ -179,12 +180,19 @@ type dupPair struct{ kept, other entry }
 // new/ to cur/ meanwhile is seen at least once). Files with the same
 // unique part are one message: the one in cur/ wins; other pairs are
 // reported for the locked phase to sort out.
-func (m *Mailbox) listLocked() (map[string]*entry, []dupPair, error) {
+//
+// pre are the mtimes of new/ and cur/ taken before the listing (for the
+// Store's ListingGuard; 0: unknown).
+func (m *Mailbox) listLocked(pre dirTimes) (map[string]*entry, []dupPair, error) {
 	ents := make(map[string]*entry, len(m.view)+16)
 	var dups []dupPair
 	for _, sub := range [2]string{"new", "cur"} {
 		subdir := filepath.Join(m.dir, sub)
-		names, err := m.store.readDirNames(subdir)
+		mtime := pre.newMtime
+		if sub == "cur" {
+			mtime = pre.curMtime
+		}
+		names, err := m.store.listDir(subdir, mtime)
 		if isNotExist(err) {
 			if _, err2 := m.store.stat(m.dir); isNotExist(err2) {
 				return nil, nil, fmt.Errorf("%w: %s: %w", ErrNoMailbox, m.name, err2)
@@ -262,7 +270,7 @@ func (m *Mailbox) recheckMissingLocked(ul *Uidlist, ents map[string]*entry) erro
 	found := 0
 	for try := 0; try < maxRelists && len(suspects) > 0; try++ {
 		before := m.dirTimesLocked()
-		again, _, err := m.listLocked()
+		again, _, err := m.listLocked(before)
 		if err != nil {
 			return err
 		}
@@ -293,6 +301,18 @@ const maxRelists = 4
 // dirTimes are the mtimes of new/ and cur/.
 type dirTimes struct{ newMtime, curMtime int64 }
 
+// dirTimes returns the stamp's times of new/ and cur/ (0 for a zero time).
+func (s Stamp) dirTimes() dirTimes {
+	var d dirTimes
+	if !s.NewMtime.IsZero() {
+		d.newMtime = s.NewMtime.UnixNano()
+	}
+	if !s.CurMtime.IsZero() {
+		d.curMtime = s.CurMtime.UnixNano()
+	}
+	return d
+}
+
 func (m *Mailbox) dirTimesLocked() dirTimes {
 	var d dirTimes
 	if st, err := os.Stat(filepath.Join(m.dir, "new")); err == nil {
@@ -307,12 +327,8 @@ func (m *Mailbox) dirTimesLocked() dirTimes {
 func (s *Store) readDirNames(dir string) ([]string, error) {
 	var names []string
 	err := s.retryStale(func() error {
-		f, err := os.Open(dir)
-		if err != nil {
-			return err
-		}
-		names, err = f.Readdirnames(-1)
-		_ = f.Close()
+		var err error
+		names, err = listNames(dir)
 		return err
 	})
 	if err != nil && !isNotExist(err) {
@@ -348,6 +364,7 @@ func (m *Mailbox) resolveDupsLocked(dups []dupPair) bool {
 			}
 			continue
 		}
+		m.store.opt.Listings.forget(m.dir)
 		m.store.op(OpRename)
 		m.store.opt.Logger.Warn("two messages had one unique part; renamed one", "dir", m.dir, "from", d.other.rel(), "to", nn.String())
 		changed = true
@@ -397,7 +414,7 @@ func (m *Mailbox) syncOnceLocked(ctx context.Context, opt SyncOptions, want []wa
 	if err != nil {
 		return nil, nil, err
 	}
-	ents, dups, err := m.listLocked()
+	ents, dups, err := m.listLocked(stamp.dirTimes())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -412,6 +429,7 @@ func (m *Mailbox) syncOnceLocked(ctx context.Context, opt SyncOptions, want []wa
 		m.extraNames[d.other.name.Unique] = append(m.extraNames[d.other.name.Unique], d.other.rel())
 	}
 	need := ul == nil || corrupt || len(want) > 0
+	newDups := false
 	for _, d := range dups {
 		// Each pair is looked at once under the lock (two different files
 		// get renamed apart there); two names of one inode stay, and must
@@ -422,7 +440,7 @@ func (m *Mailbox) syncOnceLocked(ctx context.Context, opt SyncOptions, want []wa
 				m.dupsSeen = map[string]bool{}
 			}
 			m.dupsSeen[key] = true
-			need = true
+			need, newDups = true, true
 		}
 	}
 	if !need {
@@ -446,7 +464,11 @@ func (m *Mailbox) syncOnceLocked(ctx context.Context, opt SyncOptions, want []wa
 	}
 	var uids []uint32
 	if need {
-		nul, nents, nuids, nstamp, err := m.assignLocked(ctx, want)
+		var pre *listing
+		if !newDups {
+			pre = &listing{ents: ents, stamp: stamp}
+		}
+		nul, nents, nuids, nstamp, err := m.assignLocked(ctx, want, pre)
 		switch {
 		case err == nil:
 			ul, ents, uids, stamp = nul, nents, nuids, nstamp
@@ -494,14 +516,27 @@ func (m *Mailbox) unchangedLocked(stamp Stamp, opt SyncOptions) bool {
 	return true
 }
 
-// assignLocked takes the uidlist lock, reads the uidlist and lists the
-// maildir again, gives UIDs to the files without one (the wanted files
-// last, in their order) and writes the uidlist.
+// listing is a listing of the maildir taken before the uidlist lock, with
+// the stamp taken before it.
+type listing struct {
+	ents  map[string]*entry
+	stamp Stamp
+}
+
+// maxCheckedFiles is how many listed files without a UID assignUnderLock
+// checks one by one (an lstat each) instead of listing the maildir again.
+const maxCheckedFiles = 64
+
+// assignLocked takes the uidlist lock, reads the uidlist anew, gives UIDs
+// to the files without one (the wanted files last, in their order) and
+// writes the uidlist. The files come from pre, the listing taken before
+// the lock, when it can be used (see assignUnderLock), else from a new
+// listing.
 //
 // The returned stamp has the times of new/ and cur/ from before the
-// listing and the uidlist's identity after the write: no one else changes
-// the uidlist while the lock is held.
-func (m *Mailbox) assignLocked(ctx context.Context, want []wantFile) (*Uidlist, map[string]*entry, []uint32, Stamp, error) {
+// listing used and the uidlist's identity after the write: no one else
+// changes the uidlist while the lock is held.
+func (m *Mailbox) assignLocked(ctx context.Context, want []wantFile, pre *listing) (*Uidlist, map[string]*entry, []uint32, Stamp, error) {
 	lock, err := m.store.lock(ctx, m.uidlistPath())
 	if err != nil {
 		return nil, nil, nil, Stamp{}, err
@@ -515,7 +550,7 @@ func (m *Mailbox) assignLocked(ctx context.Context, want []wantFile) (*Uidlist, 
 	)
 	err = m.store.waitVisible(ctx, func() error {
 		var err error
-		ul, ents, uids, stamp, err = m.assignUnderLock(ctx, lock, want)
+		ul, ents, uids, stamp, err = m.assignUnderLock(ctx, lock, want, pre)
 		if errors.Is(err, errNameTaken) {
 			// The uidlist existed after all but this client cannot see it
 			// yet: wait, read it and start over.
@@ -526,25 +561,68 @@ func (m *Mailbox) assignLocked(ctx context.Context, want []wantFile) (*Uidlist, 
 	return ul, ents, uids, stamp, err
 }
 
-func (m *Mailbox) assignUnderLock(ctx context.Context, lock *nfslock.Lock, want []wantFile) (_ *Uidlist, _ map[string]*entry, _ []uint32, stamp Stamp, err error) {
-	stamp = m.stampLocked()
+// usableLocked tells whether the listing pre, taken before the uidlist
+// lock, may stand for the maildir under the lock, given the uidlist just
+// read under it: pre is there, the uidlist was read whole, and at most
+// maxCheckedFiles listed files lack a UID.
+//
+// Why that is safe: what a listing taken before the lock can get wrong is
+// a file without a UID that another node, in between, gave a UID, then
+// expunged and dropped from the uidlist; giving it a UID again would bring
+// an expunged message back. Every listed file without a UID in the uidlist
+// read under the lock is checked by an lstat of its path (assignUnderLock
+// does that anyway, for its mtime) and left out when it is gone; the next
+// sync sees it again if it was only moved. A file another node gave a UID
+// in between is in that uidlist and needs no check. A record of that
+// uidlist whose file the listing lacks (delivered and numbered by another
+// node in between) makes recheckMissingLocked list again, as always.
+// Files that appeared after the listing are not seen: the returned stamp
+// has the times from before the listing, so the next sync looks again.
+func (m *Mailbox) usableLocked(pre *listing, ul *Uidlist, corrupt bool) bool {
+	if pre == nil || ul == nil || corrupt {
+		return false
+	}
+	unknown := 0
+	for u := range pre.ents {
+		if _, ok := m.ulIndex[u]; !ok {
+			unknown++
+			if unknown > maxCheckedFiles {
+				return false
+			}
+		}
+	}
+	return true
+}
 
+func (m *Mailbox) assignUnderLock(ctx context.Context, lock *nfslock.Lock, want []wantFile, pre *listing) (_ *Uidlist, _ map[string]*entry, _ []uint32, stamp Stamp, err error) {
 	old, corrupt, err := m.readUidlistLocked(true)
 	if err != nil {
 		return nil, nil, nil, stamp, err
 	}
 	create := old == nil && !corrupt
-	if create {
-		old = m.courierUIDsLocked()
-	}
-	ents, dups, err := m.listLocked()
-	if err != nil {
-		return nil, nil, nil, stamp, err
-	}
-	m.cleanTmpLocked()
-	if len(dups) > 0 && m.resolveDupsLocked(dups) {
-		if ents, _, err = m.listLocked(); err != nil {
+	var ents map[string]*entry
+	if m.usableLocked(pre, old, corrupt) {
+		stamp = pre.stamp
+		ents = make(map[string]*entry, len(pre.ents)+len(want))
+		for u, e := range pre.ents {
+			ents[u] = e
+		}
+		m.cleanTmpLocked()
+	} else {
+		stamp = m.stampLocked()
+		if create {
+			old = m.courierUIDsLocked()
+		}
+		var dups []dupPair
+		ents, dups, err = m.listLocked(stamp.dirTimes())
+		if err != nil {
 			return nil, nil, nil, stamp, err
+		}
+		m.cleanTmpLocked()
+		if len(dups) > 0 && m.resolveDupsLocked(dups) {
+			if ents, _, err = m.listLocked(m.dirTimesLocked()); err != nil {
+				return nil, nil, nil, stamp, err
+			}
 		}
 	}
 	if err := m.recheckMissingLocked(old, ents); err != nil {
@@ -679,12 +757,13 @@ func (m *Mailbox) assignUnderLock(ctx context.Context, lock *nfslock.Lock, want 
 		return nil, nil, nil, stamp, err
 	}
 	var id fileIdentity
+	stamp.UidlistMtime, stamp.UidlistSize, stamp.UidlistIno = time.Time{}, 0, 0
 	if st, err := os.Stat(m.uidlistPath()); err == nil {
 		id = identityOf(st)
+		stamp.UidlistMtime, stamp.UidlistSize = st.ModTime(), st.Size()
+		_, stamp.UidlistIno = inodeOf(st)
 	}
 	m.setUidlistLocked(nu, id)
-	after := m.stampLocked()
-	stamp.UidlistMtime, stamp.UidlistSize, stamp.UidlistIno = after.UidlistMtime, after.UidlistSize, after.UidlistIno
 	return nu, ents, uids, stamp, nil
 }
 
@@ -711,15 +790,28 @@ func (m *Mailbox) courierUIDsLocked() *Uidlist {
 // (Dovecot's rule: 36 hours; a delivery never takes that long).
 const tmpMaxAge = 36 * time.Hour
 
-// cleanTmpLocked removes old files from tmp/, at most once an hour per
-// handle, while the uidlist lock is held.
+// tmpScanInterval is how long after tmp/ was last listed (its atime) it
+// is listed again for old files.
+const tmpScanInterval = time.Hour
+
+// cleanTmpLocked removes old files from tmp/, while the uidlist lock is
+// held: at most once an hour per maildir and Store (a session makes one
+// Store and may open a handle per command), and only when tmp/'s access
+// time says that no one listed it for tmpScanInterval. Listing a directory
+// updates its atime on the filer, so the atime tells every node when the
+// last scan was (Dovecot's rule); a stale or never-updated atime (noatime)
+// only makes the scan happen at the hourly rate.
 func (m *Mailbox) cleanTmpLocked() {
 	now := m.store.opt.Now()
-	if now.Sub(m.lastTmpClean) < time.Hour {
+	if !m.store.tmpCleanDue(m.dir, now) {
 		return
 	}
-	m.lastTmpClean = now
 	dir := filepath.Join(m.dir, "tmp")
+	if st, err := m.store.stat(dir); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok && now.Sub(time.Unix(sys.Atim.Unix())) < tmpScanInterval {
+			return
+		}
+	}
 	names, err := m.store.readDirNames(dir)
 	if err != nil {
 		return
@@ -799,9 +891,10 @@ func (m *Mailbox) moveNewLocked(ctx context.Context, snap *Snapshot) error {
 			return fmt.Errorf("maildir: moving new mail: %w", err)
 		}
 		target := curNameForNew(msg.Name)
-		err := os.Rename(filepath.Join(m.dir, "new", msg.File), filepath.Join(m.dir, "cur", target))
+		err := renameFile(filepath.Join(m.dir, "new", msg.File), filepath.Join(m.dir, "cur", target))
 		switch {
 		case err == nil:
+			m.store.opt.Listings.forget(m.dir)
 			m.store.op(OpRename)
 			snap.MovedFromNew = append(snap.MovedFromNew, msg.UID)
 			n, _ := ParseName(target)
@@ -815,7 +908,7 @@ func (m *Mailbox) moveNewLocked(ctx context.Context, snap *Snapshot) error {
 	}
 	if lost {
 		// Learn the new names of what others moved.
-		ents, _, err := m.listLocked()
+		ents, _, err := m.listLocked(m.dirTimesLocked())
 		if err != nil {
 			return err
 		}

@@ -260,6 +260,22 @@ func TestCleanTmp(t *testing.T) {
 	writeRaw(t, dir, "tmp/old", "x", old)
 	writeRaw(t, dir, "tmp/fresh", "y", time.Time{})
 	writeRaw(t, dir, "new/msg", "z", time.Time{})
+	// tmp/ was listed a moment ago (its atime): no scan now.
+	now := time.Now()
+	if err := os.Chtimes(filepath.Join(dir, "tmp"), now, now); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, m, SyncOptions{})
+	if _, err := os.Stat(filepath.Join(dir, "tmp/old")); err != nil {
+		t.Fatalf("tmp/ scanned although its atime is fresh: %v", err)
+	}
+	// No scan for two hours: the next sync (of a new handle of another
+	// Store, since a Store scans once an hour) removes the old file.
+	if err := os.Chtimes(filepath.Join(dir, "tmp"), now.Add(-2*time.Hour), now); err != nil {
+		t.Fatal(err)
+	}
+	writeRaw(t, dir, "new/msg2", "w", time.Time{})
+	m = mustMailbox(t, newTestStore(t, dir), "INBOX")
 	mustSync(t, m, SyncOptions{})
 	if _, err := os.Stat(filepath.Join(dir, "tmp/old")); !os.IsNotExist(err) {
 		t.Fatalf("old tmp file kept: %v", err)

@@ -49,7 +49,7 @@ func (m *Mailbox) keywordsLocked(force bool) ([]string, error) {
 			return m.kw, nil
 		}
 	}
-	data, st, err := m.store.readFile(path)
+	data, id, err := m.store.readFile(path)
 	if isNotExist(err) {
 		m.kw, m.kwID, m.kwRead = nil, fileIdentity{}, true
 		return nil, nil
@@ -61,7 +61,7 @@ func (m *Mailbox) keywordsLocked(force bool) ([]string, error) {
 	if perr != nil {
 		m.store.opt.Logger.Warn("bad lines in keywords file", "path", path, "err", perr)
 	}
-	m.kw, m.kwID, m.kwRead = kw, identityOf(st), true
+	m.kw, m.kwID, m.kwRead = kw, id, true
 	return kw, nil
 }
 
@@ -254,10 +254,11 @@ func (m *Mailbox) Append(ctx context.Context, r io.Reader, opt AppendOptions) (u
 		return 0, err
 	}
 	file := Name{Unique: unique}.WithFlags(opt.Flags, letters)
-	if err := m.store.waitVisible(ctx, func() error { return m.store.renameRetry(tmp, filepath.Join(m.dir, "cur", file)) }); err != nil {
+	if err := m.store.waitVisible(ctx, func() error { return m.store.renameFileRetry(tmp, filepath.Join(m.dir, "cur", file)) }); err != nil {
 		_ = os.Remove(tmp)
 		return 0, fmt.Errorf("maildir: append to %s: %w", m.name, err)
 	}
+	m.store.opt.Listings.forget(m.dir)
 	if err := m.store.syncDir(filepath.Join(m.dir, "cur")); err != nil {
 		return 0, err
 	}
@@ -283,10 +284,11 @@ func (m *Mailbox) Deliver(ctx context.Context, r io.Reader) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := m.store.waitVisible(ctx, func() error { return m.store.renameRetry(tmp, filepath.Join(m.dir, "new", unique)) }); err != nil {
+	if err := m.store.waitVisible(ctx, func() error { return m.store.renameFileRetry(tmp, filepath.Join(m.dir, "new", unique)) }); err != nil {
 		_ = os.Remove(tmp)
 		return "", fmt.Errorf("maildir: deliver to %s: %w", m.name, err)
 	}
+	m.store.opt.Listings.forget(m.dir)
 	if err := m.store.syncDir(filepath.Join(m.dir, "new")); err != nil {
 		return "", err
 	}
@@ -386,8 +388,9 @@ func (m *Mailbox) Store(ctx context.Context, uid uint32, op FlagOp, flags Flags,
 		if !msg.InNew {
 			src = filepath.Join(m.dir, "cur", msg.File)
 		}
-		err = os.Rename(src, filepath.Join(m.dir, "cur", target))
+		err = renameFile(src, filepath.Join(m.dir, "cur", target))
 		if err == nil {
+			m.store.opt.Listings.forget(m.dir)
 			m.store.op(OpRename)
 			n, _ := ParseName(target)
 			e := &entry{file: target, name: n}
@@ -467,6 +470,7 @@ func (m *Mailbox) expungeOneLocked(ctx context.Context, uid uint32) error {
 		}
 		err := syscall.Unlink(path)
 		if err == nil {
+			m.store.opt.Listings.forget(m.dir)
 			m.store.op(OpExpunge)
 			for _, p := range extra {
 				_ = syscall.Unlink(p)
@@ -822,6 +826,7 @@ func (m *Mailbox) copyOneLocked(ctx context.Context, uid uint32, dst *Mailbox, d
 			err = m.copyBytes(ctx, src, dst, target)
 		}
 		if err == nil {
+			m.store.opt.Listings.forget(dst.dir)
 			m.store.op(OpCopy)
 			return wantFile{unique: unique, file: file}, true, nil
 		}

@@ -57,6 +57,13 @@ type Options struct {
 	// Now is the clock (tests may fix it). nil means time.Now.
 	Now func() time.Time
 
+	// Listings tracks the directory listings that a filer's whole-second
+	// mtimes may leave stale in the NFS client's cache, and flushes that
+	// cache when needed (see ListingGuard). All Stores of a node should
+	// share one: they see one client cache. DefaultOptions makes one, and
+	// copies of an Options value share it; nil gives each Store its own.
+	Listings *ListingGuard
+
 	// OnOp, when set, is told of each operation on the spool by its name,
 	// one of the Op constants (for metrics: node/httpapi counts them by
 	// name). It is called synchronously, often with a Mailbox's mutex
@@ -88,6 +95,10 @@ const (
 	// OpControlWrite is a control file written (dovecot-uidlist,
 	// dovecot-keywords, subscriptions, the UIDVALIDITY hint).
 	OpControlWrite = "control_write"
+	// OpListingFlush is a marker created and removed in new/ or cur/ to
+	// make the NFS client drop a cached listing that whole-second mtimes
+	// may have left stale (see ListingGuard).
+	OpListingFlush = "listing_flush"
 )
 
 // DefaultOptions returns the options for a production spool.
@@ -97,6 +108,7 @@ func DefaultOptions() Options {
 		StaleRetries: 3,
 		RaceRetries:  10,
 		ExpungeGrace: time.Minute,
+		Listings:     NewListingGuard(),
 		DirMode:      0o700,
 		FileMode:     0o600,
 	}
@@ -141,6 +153,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Listings == nil {
+		o.Listings = NewListingGuard()
 	}
 	if o.Host == "" {
 		h, err := os.Hostname()

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/nfsimap/nfsimap/nfslock"
 )
@@ -23,6 +25,24 @@ type Store struct {
 	paths Paths
 	opt   Options
 	seq   atomic.Uint64 // counter for unique file names made by this Store
+
+	tmpCleanMu sync.Mutex           // guards tmpCleaned
+	tmpCleaned map[string]time.Time // maildir -> when its tmp/ was last cleaned
+}
+
+// tmpCleanDue tells whether tmp/ of the maildir dir is due for a clean-up
+// (once an hour per Store), and if so notes that it is done now.
+func (s *Store) tmpCleanDue(dir string, now time.Time) bool {
+	s.tmpCleanMu.Lock()
+	defer s.tmpCleanMu.Unlock()
+	if last, ok := s.tmpCleaned[dir]; ok && now.Sub(last) < time.Hour {
+		return false
+	}
+	if s.tmpCleaned == nil {
+		s.tmpCleaned = make(map[string]time.Time)
+	}
+	s.tmpCleaned[dir] = now
+	return true
 }
 
 // New returns the Store for the given paths (see Layout.Paths). It does no

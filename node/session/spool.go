@@ -49,7 +49,12 @@ import (
 // so the next check reads the spool again; the first check after the
 // change has settled stores it. STATUS's summary applies the rule to new/
 // and cur/ alone, the parts it compares (see statusState): the uidlist
-// its own Sync has just rewritten must not keep it listing.
+// its own Sync has just rewritten must not keep it listing. Reading again
+// is not enough on its own where the NFS client caches listings while the
+// mtime looks unchanged: maildir's ListingGuard makes the client drop
+// such a listing (a marker created and removed in the directory, which
+// also moves the mtime, so the next check here reads again) and lists
+// once that is safe, about 3 s after the change.
 
 // settleTime is how much older than the moment of the stat an mtime must
 // be before an unchanged mtime can be trusted.
