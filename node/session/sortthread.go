@@ -18,7 +18,7 @@ func (s *Session) Sort(uid bool, cmd *sortthread.SortCommand) ([]uint32, error) 
 	if err != nil {
 		return nil, err
 	}
-	return sortthread.SortNumbers(msgs, cmd.Keys, uid), nil
+	return sortthread.SortNumbersKeys(msgs, cmd.Keys, uid, s.sel.box.sortKeys), nil
 }
 
 // Thread answers THREAD and UID THREAD (RFC 5256).
@@ -29,7 +29,7 @@ func (s *Session) Thread(uid bool, cmd *sortthread.ThreadCommand) ([]*sortthread
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := sortthread.Thread(msgs, cmd.Algorithm)
+	nodes, err := sortthread.ThreadKeys(msgs, cmd.Algorithm, s.sel.box.sortKeys)
 	if err != nil {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: err.Error()}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nfsimap/nfsimap/localindex"
 	"github.com/nfsimap/nfsimap/node/maildir"
+	"github.com/nfsimap/nfsimap/node/sortthread"
 )
 
 // registry holds the in-memory state of every mailbox that a session of
@@ -67,6 +68,10 @@ type sharedBox struct {
 	idxState  localindex.SpoolState
 
 	refs int // guarded by reg.boxesMu
+
+	// sortKeys remembers SORT and THREAD keys computed from this
+	// mailbox's header values, for the sessions that sort it again.
+	sortKeys *sortthread.Keys
 
 	// flagsMu serializes this node's flag changes (STORE, the implicit
 	// \Seen of FETCH) together with their patch of the snapshot, so the
@@ -157,6 +162,7 @@ func (r *registry) acquire(ctx context.Context, mbox *maildir.Mailbox, opt boxOp
 		return b, false, nil
 	}
 	b = &sharedBox{
+		sortKeys:      sortthread.NewKeys(),
 		reg:           r,
 		path:          path,
 		mbox:          mbox,

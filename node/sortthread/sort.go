@@ -18,7 +18,7 @@ type column struct {
 // header parse per message and key plus O(n log n) comparisons. msgs is
 // not modified; the result is a new slice.
 func Sort(msgs []Message, keys []SortKey) []Message {
-	order := sortOrder(msgs, keys)
+	order := sortOrder(msgs, keys, nil)
 	out := make([]Message, len(msgs))
 	for i, j := range order {
 		out[i] = msgs[j]
@@ -29,7 +29,13 @@ func Sort(msgs []Message, keys []SortKey) []Message {
 // SortNumbers is Sort returning only the message numbers in result order:
 // UIDs if uid, else sequence numbers.
 func SortNumbers(msgs []Message, keys []SortKey, uid bool) []uint32 {
-	order := sortOrder(msgs, keys)
+	return SortNumbersKeys(msgs, keys, uid, nil)
+}
+
+// SortNumbersKeys is SortNumbers with the key cache cache (nil: none), kept
+// by the caller per mailbox.
+func SortNumbersKeys(msgs []Message, keys []SortKey, uid bool, cache *Keys) []uint32 {
+	order := sortOrder(msgs, keys, cache)
 	out := make([]uint32, len(order))
 	for i, j := range order {
 		if uid {
@@ -42,10 +48,10 @@ func SortNumbers(msgs []Message, keys []SortKey, uid bool) []uint32 {
 }
 
 // sortOrder returns the indexes of msgs in sorted order.
-func sortOrder(msgs []Message, keys []SortKey) []int32 {
+func sortOrder(msgs []Message, keys []SortKey, cache *Keys) []int32 {
 	cols := make([]column, len(keys))
 	for k, key := range keys {
-		cols[k] = buildColumn(msgs, key)
+		cols[k] = buildColumn(msgs, key, cache)
 	}
 	order := make([]int32, len(msgs))
 	for i := range order {
@@ -73,7 +79,7 @@ func sortOrder(msgs []Message, keys []SortKey) []int32 {
 	return order
 }
 
-func buildColumn(msgs []Message, key SortKey) column {
+func buildColumn(msgs []Message, key SortKey, cache *Keys) column {
 	c := column{reverse: key.Reverse}
 	n := len(msgs)
 	numeric := func(f func(m *Message) int64) {
@@ -85,14 +91,16 @@ func buildColumn(msgs []Message, key SortKey) column {
 	// Strings are replaced by their rank among the distinct values, so
 	// that the n log n comparisons compare integers; only the distinct
 	// values (usually far fewer) are compared as strings.
-	text := func(f func(m *Message) string) {
+	text := func(kind keyKind, field func(m *Message) string, f func(string) keyEntry) {
 		keys := make([]string, n)
 		index := make(map[string]int64)
+		cache.lock()
 		for i := range msgs {
-			k := f(&msgs[i])
+			k := cache.lookupLocked(kind, field(&msgs[i]), f).key
 			keys[i] = k
 			index[k] = 0
 		}
+		cache.unlock()
 		distinct := make([]string, 0, len(index))
 		for k := range index {
 			distinct = append(distinct, k)
@@ -114,17 +122,17 @@ func buildColumn(msgs []Message, key SortKey) column {
 	case SortSize:
 		numeric(func(m *Message) int64 { return m.Size })
 	case SortSubject:
-		text(func(m *Message) string { k, _ := subjectKey(m.Subject); return k })
+		text(kindSubject, func(m *Message) string { return m.Subject }, subjectEntry)
 	case SortFrom:
-		text(func(m *Message) string { return addressKey(m.From) })
+		text(kindAddress, func(m *Message) string { return m.From }, addressEntry)
 	case SortTo:
-		text(func(m *Message) string { return addressKey(m.To) })
+		text(kindAddress, func(m *Message) string { return m.To }, addressEntry)
 	case SortCc:
-		text(func(m *Message) string { return addressKey(m.Cc) })
+		text(kindAddress, func(m *Message) string { return m.Cc }, addressEntry)
 	case SortDisplayFrom:
-		text(func(m *Message) string { return displayKey(m.From) })
+		text(kindDisplay, func(m *Message) string { return m.From }, displayEntry)
 	case SortDisplayTo:
-		text(func(m *Message) string { return displayKey(m.To) })
+		text(kindDisplay, func(m *Message) string { return m.To }, displayEntry)
 	default:
 		// An unknown criterion sorts nothing; ParseSort never yields one.
 		c.nums = make([]int64, n)

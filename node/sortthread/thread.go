@@ -13,11 +13,17 @@ import (
 // not modified; the order of msgs does not matter (messages are taken in
 // sequence-number order, as the RFC requires).
 func Thread(msgs []Message, algorithm string) ([]*Node, error) {
+	return ThreadKeys(msgs, algorithm, nil)
+}
+
+// ThreadKeys is Thread with the key cache cache (nil: none), kept by the
+// caller per mailbox.
+func ThreadKeys(msgs []Message, algorithm string, cache *Keys) ([]*Node, error) {
 	switch strings.ToUpper(algorithm) {
 	case AlgorithmOrderedSubject:
-		return threadOrderedSubject(msgs), nil
+		return threadOrderedSubject(msgs, cache), nil
 	case AlgorithmReferences:
-		return threadReferences(msgs), nil
+		return threadReferences(msgs, cache), nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownAlgorithm, algorithm)
 }
@@ -30,13 +36,15 @@ type threadMsg struct {
 	replyFwd bool
 }
 
-func newThreadMsgs(msgs []Message) []threadMsg {
+func newThreadMsgs(msgs []Message, cache *Keys) []threadMsg {
 	tm := make([]threadMsg, len(msgs))
+	cache.lock()
 	for i := range msgs {
 		m := &msgs[i]
-		subj, rf := subjectKey(m.Subject)
-		tm[i] = threadMsg{m: m, date: sentDate(m), subject: subj, replyFwd: rf}
+		e := cache.lookupLocked(kindSubject, m.Subject, subjectEntry)
+		tm[i] = threadMsg{m: m, date: sentDate(m), subject: e.key, replyFwd: e.rf}
 	}
+	cache.unlock()
 	slices.SortFunc(tm, func(a, b threadMsg) int {
 		if r := cmp.Compare(a.m.SeqNum, b.m.SeqNum); r != 0 {
 			return r
@@ -63,8 +71,8 @@ func leaf(t *threadMsg) *Node { return &Node{SeqNum: t.m.SeqNum, UID: t.m.UID} }
 // messages grouped by base subject, each group a root (its earliest
 // message) with the others as its children, groups ordered by the sent
 // date of their first message.
-func threadOrderedSubject(msgs []Message) []*Node {
-	tm := newThreadMsgs(msgs)
+func threadOrderedSubject(msgs []Message, cache *Keys) []*Node {
+	tm := newThreadMsgs(msgs, cache)
 	slices.SortFunc(tm, func(a, b threadMsg) int {
 		if r := strings.Compare(a.subject, b.subject); r != 0 {
 			return r
@@ -161,8 +169,8 @@ func compareContainers(a, b *container) int {
 
 // threadReferences implements the REFERENCES algorithm of RFC 5256
 // section 4, steps 1 to 6.
-func threadReferences(msgs []Message) []*Node {
-	tm := newThreadMsgs(msgs)
+func threadReferences(msgs []Message, cache *Keys) []*Node {
+	tm := newThreadMsgs(msgs, cache)
 	byID := make(map[string]*container, len(tm))
 	all := make([]*container, 0, len(tm))
 	slab := make([]container, len(tm)) // one per message; dummies come on top
