@@ -274,9 +274,11 @@ func copyResponses(client net.Conn, br *bufio.Reader, peer net.Conn, stopping *a
 
 // copyRequests copies the client's bytes to the peer: first what in
 // (the front's reader on client) holds already, then, when in is a
-// *bufio.Reader, straight from the client's socket, so that between two
-// TCP connections the kernel moves the bytes (splice) without copying
-// them through the relay. Other readers are copied as they are.
+// *bufio.Reader, straight from the client's socket. Other readers are
+// copied as they are. Plain reads and writes, not splice(2): commands
+// are small, and a splice through a pipe added about 0.02 ms to every
+// proxied command's round trip (TestProxyCost: +0.065 ms p50 per command
+// instead of +0.08 to +0.1).
 func copyRequests(peer net.Conn, in io.Reader, client net.Conn) (int64, error) {
 	br, ok := in.(*bufio.Reader)
 	if !ok {
@@ -297,7 +299,9 @@ func copyRequests(peer net.Conn, in io.Reader, client net.Conn) (int64, error) {
 		m, err := io.Copy(peer, br)
 		return n + m, err
 	}
-	m, err := io.Copy(peer, src)
+	// Hiding the types keeps io.Copy from using TCPConn.ReadFrom's
+	// splice.
+	m, err := io.CopyBuffer(struct{ io.Writer }{peer}, struct{ io.Reader }{src}, make([]byte, 16*1024))
 	return n + m, err
 }
 
