@@ -32,10 +32,22 @@
 // # Holding the lock
 //
 // The holder refreshes the lock's mtime (Refresh), by default from a
-// goroutine every StaleAge/4. Refresh and Release first check that the file
-// at the lock path is still the holder's own (inode and content) and return
-// ErrStolen when it is not. Release removes the file through the same
-// rename-check-unlink step used for stale locks.
+// goroutine every StaleAge/4. Refresh first checks that the file at the
+// lock path still holds the holder's content (its nonce makes it unique)
+// and returns ErrStolen when it does not. A Refresh within StaleAge/8 of
+// the last touch does nothing: nobody may break a lock that young, so a
+// lock held for milliseconds costs no refresh. Release renames the lock to
+// a private name, checks that the moved file holds our content, and
+// removes it; a stolen lock is linked back and ErrStolen returned.
+//
+// # System calls
+//
+// Lock files are handled with plain open, read, write and close (not
+// os.File, which registers each file with Go's poller at the cost of
+// fcntl and epoll_ctl calls). An uncontended Acquire is open, write,
+// close, link and unlink of the temp file; Release is rename, open, read,
+// close and unlink; a Refresh that is not skipped is open, read,
+// utimensat, fstat and close. Each of them is retried on ESTALE.
 //
 // # Limits
 //

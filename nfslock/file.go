@@ -41,19 +41,58 @@ func (s snapshot) sameFile(o snapshot, mtime bool) bool {
 
 // readSnapshot opens path and reads its attributes and content. Opening
 // (rather than stat) makes an NFS client revalidate its cached attributes
-// (close-to-open), so the answer is fresh.
+// (close-to-open), so the answer is fresh. Only the contended path uses it:
+// judging someone else's lock needs its inode and mtime.
 func readSnapshot(path string) (snapshot, error) {
 	var s snapshot
 	err := retryStale(func() error {
-		f, err := os.Open(path)
+		fd, err := openFile(path, unix.O_RDONLY, 0)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		s, err = snapshotOf(f)
-		return err
+		defer closeFD(fd)
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return &fs.PathError{Op: "fstat", Path: path, Err: err}
+		}
+		// The size says how much to read, so a whole lock is one read(2)
+		// without a second one to see the end of the file.
+		want := maxContent + 1
+		if st.Size > 0 && st.Size <= maxContent {
+			want = int(st.Size)
+		}
+		content, err := readFD(fd, path, want, maxContent+1)
+		if err != nil {
+			return err
+		}
+		s = snapshot{
+			dev:     st.Dev,
+			ino:     st.Ino,
+			size:    st.Size,
+			mtime:   time.Unix(st.Mtim.Sec, st.Mtim.Nsec),
+			content: content,
+		}
+		return nil
 	})
 	return s, err
+}
+
+// readPrefix opens path and reads at least n bytes of it (fewer only at the
+// end of the file), with no fstat: enough to compare the content with one
+// of our own locks. The nonce in our content makes it unique, so a file
+// that starts with it is ours.
+func readPrefix(path string, n int) ([]byte, error) {
+	var b []byte
+	err := retryStale(func() error {
+		fd, err := openFile(path, unix.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer closeFD(fd)
+		b, err = readFD(fd, path, n, maxContent+1)
+		return err
+	})
+	return b, err
 }
 
 // staleRetries bounds how often an operation that failed with ESTALE (a
@@ -72,49 +111,87 @@ func retryStale(f func() error) error {
 	return err
 }
 
-func snapshotOf(f *os.File) (snapshot, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return snapshot{}, err
+// The lock files are opened, read, written and closed with plain system
+// calls rather than through os.File: os.Open and os.Create register every
+// file with Go's network poller, which costs two fcntl(F_GETFL/F_SETFL)
+// pairs and a failing epoll_ctl per file, none of which a regular file
+// needs.
+
+// openFile is open(2) with O_CLOEXEC (the tests re-exec helper processes),
+// retried on EINTR (FUSE and NFS may return it).
+func openFile(path string, flags int, mode uint32) (int, error) {
+	for {
+		fd, err := unix.Open(path, flags|unix.O_CLOEXEC, mode)
+		if err == nil {
+			return fd, nil
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return -1, &fs.PathError{Op: "open", Path: path, Err: err}
+		}
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return snapshot{}, fmt.Errorf("nfslock: no stat_t for %s", f.Name())
-	}
-	content, err := io.ReadAll(io.LimitReader(f, maxContent+1))
-	if err != nil {
-		return snapshot{}, fmt.Errorf("nfslock: read %s: %w", f.Name(), err)
-	}
-	return snapshot{
-		dev:     st.Dev,
-		ino:     st.Ino,
-		size:    st.Size,
-		mtime:   time.Unix(st.Mtim.Sec, st.Mtim.Nsec),
-		content: content,
-	}, nil
 }
 
-// touchFile sets the mtime of the open file f to now. It goes through
-// /proc/self/fd so it changes exactly the inode that f is, not whatever is
-// at f's path by now; without /proc it falls back to the path. A NULL time
+// closeFD closes fd. close(2) is never retried: the descriptor is gone
+// even when it fails.
+func closeFD(fd int) error {
+	return unix.Close(fd)
+}
+
+// readFD reads from fd until it has at least want bytes, reaches the end of
+// the file or has limit bytes.
+func readFD(fd int, path string, want, limit int) ([]byte, error) {
+	buf := make([]byte, limit)
+	n := 0
+	for n < limit {
+		m, err := unix.Read(fd, buf[n:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if m <= 0 {
+			break
+		}
+		n += m
+		if n >= want {
+			break
+		}
+	}
+	return buf[:n], nil
+}
+
+// writeFD writes all of b to fd.
+func writeFD(fd int, path string, b []byte) error {
+	for len(b) > 0 {
+		m, err := unix.Write(fd, b)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return &fs.PathError{Op: "write", Path: path, Err: err}
+		}
+		if m <= 0 {
+			return &fs.PathError{Op: "write", Path: path, Err: io.ErrShortWrite}
+		}
+		b = b[m:]
+	}
+	return nil
+}
+
+// touchFD sets the mtime of the open file fd to now. It goes through
+// /proc/self/fd so it changes exactly the inode that fd is, not whatever is
+// at path by now; without /proc it falls back to the path. A NULL time
 // makes an NFS client ask the server to use its own clock.
-func touchFile(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var uerr error
-	cerr := rc.Control(func(fd uintptr) {
-		uerr = unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(fd)), nil, 0)
+func touchFD(fd int, path string) error {
+	err := retryStale(func() error {
+		return unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), nil, 0)
 	})
-	if cerr != nil {
-		return cerr
+	if errors.Is(err, unix.ENOENT) {
+		err = retryStale(func() error { return unix.UtimesNanoAt(unix.AT_FDCWD, path, nil, 0) })
 	}
-	if errors.Is(uerr, unix.ENOENT) {
-		uerr = unix.UtimesNanoAt(unix.AT_FDCWD, f.Name(), nil, 0)
-	}
-	if uerr != nil {
-		return &fs.PathError{Op: "utimensat", Path: f.Name(), Err: uerr}
+	if err != nil {
+		return &fs.PathError{Op: "utimensat", Path: path, Err: err}
 	}
 	return nil
 }
@@ -141,7 +218,11 @@ func tempName(dir, host string, pid int, nonce string) string {
 
 // removeFile removes path, retrying on ESTALE.
 func removeFile(path string) error {
-	return retryStale(func() error { return os.Remove(path) })
+	err := retryStale(func() error { return unix.Unlink(path) })
+	if err != nil {
+		return &fs.PathError{Op: "unlink", Path: path, Err: err}
+	}
+	return nil
 }
 
 // linkCount returns the number of hard links of path, and its inode.
@@ -158,14 +239,14 @@ func linkCount(path string) (nlink, ino uint64, err error) {
 // (the reply to the first request was lost and the retransmission failed).
 // The caller owns oldname, so no one else can have linked it.
 func linkSafe(oldname, newname string) error {
-	err := retryStale(func() error { return os.Link(oldname, newname) })
+	err := retryStale(func() error { return unix.Link(oldname, newname) })
 	if err == nil {
 		return nil
 	}
 	if n, _, serr := linkCount(oldname); serr == nil && n == 2 {
 		return nil
 	}
-	return err
+	return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: err}
 }
 
 var (
@@ -176,28 +257,41 @@ var (
 )
 
 // removeIfSame removes the lock file at lockPath only if it is the file in
-// want (same inode and content, and same mtime if mtime is set). It first
-// renames the lock to the private name aside, checks what it moved, and
-// removes it or, when it is some other lock, links it back into place. So a
-// lock created by someone else after want was taken is never removed.
+// want (same inode and content, and same mtime if mtime is set); see
+// moveAsideAndRemove.
+func (a *acquirer) removeIfSame(lockPath string, want snapshot, mtime bool) error {
+	return a.moveAsideAndRemove(lockPath, func(aside string) (bool, error) {
+		got, err := readSnapshot(aside)
+		return err == nil && got.sameFile(want, mtime), err
+	})
+}
+
+// moveAsideAndRemove removes the lock file at lockPath only if check
+// accepts it. It first renames the lock to a private name, so check looks
+// at exactly the file that was moved and nobody else can change it any
+// more, and then removes it or, when it is some other lock, links it back
+// into place. So a lock created by someone else after check's idea of it
+// was formed is never removed.
 //
 // It returns nil when the file was removed, errGone when nothing was at
 // lockPath, errChanged when a different file was there (and was put back),
 // and other errors as they come.
-func (a *acquirer) removeIfSame(lockPath string, want snapshot, mtime bool) error {
+func (a *acquirer) moveAsideAndRemove(lockPath string, check func(aside string) (bool, error)) error {
 	aside := tempName(filepath.Dir(lockPath), a.host, a.pid, newNonce())
-	if err := retryStale(func() error { return os.Rename(lockPath, aside) }); err != nil {
+	// unix.Rename, not os.Rename: os.Rename first lstats the target to
+	// refuse a directory, a request we do not need (the name is ours).
+	if err := retryStale(func() error { return unix.Rename(lockPath, aside) }); err != nil {
 		// A lost reply to a rename retransmits it, and the second try fails
 		// with ENOENT: look at the target to know what happened.
 		if _, _, serr := linkCount(aside); serr != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return errGone
 			}
-			return fmt.Errorf("nfslock: move aside %s: %w", lockPath, err)
+			return fmt.Errorf("nfslock: move aside %s: %w", lockPath, &os.LinkError{Op: "rename", Old: lockPath, New: aside, Err: err})
 		}
 	}
-	got, err := readSnapshot(aside)
-	if err == nil && got.sameFile(want, mtime) {
+	ok, err := check(aside)
+	if err == nil && ok {
 		if err := removeFile(aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			a.log.Warn("cannot remove moved lock file", "path", aside, "err", err)
 		}

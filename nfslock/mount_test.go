@@ -75,8 +75,10 @@ func TestRefreshAcrossMounts(t *testing.T) {
 	}
 }
 
-// TestRequestsPerCycle counts what one uncontended Acquire+Release costs
-// the file server.
+// TestRequestsPerCycle counts what one uncontended Acquire, Refresh,
+// Release cycle costs the file server (what a uidlist update does): about
+// 16 requests, down from 23 before the plain system calls, the single read
+// at Release and the skipped refresh of a young lock.
 func TestRequestsPerCycle(t *testing.T) {
 	m := nfstest.MountT(t, t.TempDir(), nfstest.Options{})
 	file := filepath.Join(m.Dir, "f")
@@ -85,6 +87,9 @@ func TestRequestsPerCycle(t *testing.T) {
 	for range cycles {
 		l, err := Acquire(context.Background(), file, Options{NoAutoRefresh: true})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Refresh(); err != nil { // skipped: the lock is young
 			t.Fatal(err)
 		}
 		if err := l.Release(); err != nil {
@@ -100,7 +105,10 @@ func TestRequestsPerCycle(t *testing.T) {
 	if c.Link != cycles || c.Rename != cycles || c.Unlink != 2*cycles {
 		t.Errorf("links %d, renames %d, unlinks %d for %d cycles", c.Link, c.Rename, c.Unlink, cycles)
 	}
-	if per := total / cycles; per > 30 {
+	if c.Setattr != 0 {
+		t.Errorf("%d setattr requests: a young lock's Refresh must be skipped", c.Setattr)
+	}
+	if per := total / cycles; per > 18 {
 		t.Errorf("%d requests per lock cycle", per)
 	}
 }

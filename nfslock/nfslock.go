@@ -1,6 +1,7 @@
 package nfslock
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,10 @@ const (
 	maxQuick = 3
 	// lockSuffix is appended to the locked file's path (Dovecot's name).
 	lockSuffix = ".lock"
+	// refreshSkipDivisor: Refresh does nothing within StaleAge/8 of the
+	// last touch. The refresh goroutine ticks every StaleAge/4, so a long
+	// holder's lock is never older than 3/8 of StaleAge.
+	refreshSkipDivisor = 8
 )
 
 var (
@@ -162,8 +167,10 @@ func (o Options) withDefaults() (Options, error) {
 // Lock is a held dot-lock. Its methods are safe for concurrent use.
 type Lock struct {
 	lockPath string    // the locked file's path + ".lock"
-	own      snapshot  // our lock file as we made it
-	acq      *acquirer // for removeIfSame's names and the logger
+	own      []byte    // our lock file's content; its nonce makes it unique
+	acq      *acquirer // for moveAsideAndRemove's names and the logger
+	// minRefresh: a Refresh this soon after the last touch does nothing.
+	minRefresh time.Duration
 
 	stopOnce    sync.Once
 	stop        chan struct{} // closed to stop the refresh goroutine
@@ -171,8 +178,11 @@ type Lock struct {
 	lostOnce    sync.Once
 	lost        chan struct{} // closed when the lock is found stolen
 
-	stateMu  sync.Mutex // guards released and serialises Refresh and Release
+	stateMu  sync.Mutex // guards released and touched, serialises Refresh and Release
 	released bool
+	// touched is when (by our clock) we last asked for the lock's mtime to
+	// be set, taken before the request: the mtime is at least this new.
+	touched time.Time
 }
 
 // acquirer holds what one Acquire call needs.
@@ -216,16 +226,18 @@ func Acquire(ctx context.Context, path string, opt Options) (l *Lock, err error)
 		path:     path,
 		lockPath: path + lockSuffix,
 	}
-	own, err := a.run(ctx)
+	own, touched, err := a.run(ctx)
 	if err != nil {
 		return nil, err
 	}
 	l = &Lock{
-		lockPath: a.lockPath,
-		own:      own,
-		acq:      a,
-		stop:     make(chan struct{}),
-		lost:     make(chan struct{}),
+		lockPath:   a.lockPath,
+		own:        own,
+		acq:        a,
+		minRefresh: o.StaleAge / refreshSkipDivisor,
+		touched:    touched,
+		stop:       make(chan struct{}),
+		lost:       make(chan struct{}),
 	}
 	if !o.NoAutoRefresh {
 		l.refreshDone = make(chan struct{})
@@ -234,21 +246,22 @@ func Acquire(ctx context.Context, path string, opt Options) (l *Lock, err error)
 	return l, nil
 }
 
-// run is Acquire's loop. It returns the snapshot of our lock file.
-func (a *acquirer) run(ctx context.Context) (snapshot, error) {
+// run is Acquire's loop. It returns the content of our lock file and when
+// its mtime was last set (by our clock, taken before the request).
+func (a *acquirer) run(ctx context.Context) ([]byte, time.Time, error) {
 	start := time.Now()
 	deadline := start.Add(a.opt.Timeout)
 
 	temp, own, err := a.createTemp()
 	if err != nil {
-		return snapshot{}, err
+		return nil, time.Time{}, err
 	}
 	defer func() {
 		if err := removeFile(temp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			a.log.Warn("cannot remove temp file", "path", temp, "err", err)
 		}
 	}()
-	lastTouch := time.Now()
+	lastTouch := start
 
 	var (
 		seen       bool      // we have looked at someone else's lock
@@ -259,25 +272,26 @@ func (a *acquirer) run(ctx context.Context) (snapshot, error) {
 	)
 	for {
 		if err := ctx.Err(); err != nil {
-			return snapshot{}, fmt.Errorf("nfslock: acquire %s: %w", a.lockPath, err)
+			return nil, time.Time{}, fmt.Errorf("nfslock: acquire %s: %w", a.lockPath, err)
 		}
 		// Keep the temp file's mtime fresh while we wait, so the lock is not
 		// born looking old.
 		if time.Since(lastTouch) > a.opt.StaleAge/8 {
+			t := time.Now()
 			if err := touchPath(temp); err != nil {
-				return snapshot{}, fmt.Errorf("nfslock: refresh temp file: %w", err)
+				return nil, time.Time{}, fmt.Errorf("nfslock: refresh temp file: %w", err)
 			}
-			lastTouch = time.Now()
+			lastTouch = t
 		}
 		ok, err := a.tryLink(temp, own)
 		if err != nil {
-			return snapshot{}, err
+			return nil, time.Time{}, err
 		}
 		if ok {
 			if attempt > 0 || seen {
 				a.log.Debug("lock acquired after waiting", "waited", time.Since(start))
 			}
-			return own, nil
+			return own, lastTouch, nil
 		}
 
 		// Someone holds it: look at their lock.
@@ -306,6 +320,10 @@ func (a *acquirer) run(ctx context.Context) (snapshot, error) {
 					lastChange = cur.mtime
 					if cur.mtime.After(now) {
 						lastChange = now
+						if d := cur.mtime.Sub(now); d > clockSkewWarn {
+							a.log.Warn("lock file is from the future: the file server's clock is ahead of ours; stale lock detection needs them close",
+								"difference", d)
+						}
 					}
 				}
 				other, seen = cur, true
@@ -332,11 +350,11 @@ func (a *acquirer) run(ctx context.Context) (snapshot, error) {
 		}
 
 		if err := ctx.Err(); err != nil {
-			return snapshot{}, fmt.Errorf("nfslock: acquire %s: %w", a.lockPath, err)
+			return nil, time.Time{}, fmt.Errorf("nfslock: acquire %s: %w", a.lockPath, err)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return snapshot{}, fmt.Errorf("%w: %s after %v (held: %s)", ErrTimeout, a.lockPath,
+			return nil, time.Time{}, fmt.Errorf("%w: %s after %v (held: %s)", ErrTimeout, a.lockPath,
 				a.opt.Timeout, printable(other.content))
 		}
 		wait := min(a.backoff(attempt), left)
@@ -346,79 +364,64 @@ func (a *acquirer) run(ctx context.Context) (snapshot, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return snapshot{}, fmt.Errorf("nfslock: acquire %s: %w", a.lockPath, ctx.Err())
+			return nil, time.Time{}, fmt.Errorf("nfslock: acquire %s: %w", a.lockPath, ctx.Err())
 		case <-t.C:
 		}
 	}
 }
 
-// createTemp writes our temp file and returns its name and snapshot.
-func (a *acquirer) createTemp() (string, snapshot, error) {
+// createTemp writes our temp file and returns its name and content.
+//
+// It costs open, write and close. There is no fsync: a lock only matters
+// while its holder runs, and close makes an NFS client send the data to
+// the server (close-to-open), so whoever opens the lock sees its content.
+// There is no fstat either: the content (with its nonce) identifies our
+// lock, and the file server's clock is checked where an mtime is read
+// anyway (a lock in the future while waiting, a long holder's Refresh).
+func (a *acquirer) createTemp() (string, []byte, error) {
 	dir := filepath.Dir(a.lockPath)
 	nonce := newNonce()
 	name := tempName(dir, a.host, a.pid, nonce)
 	content := formatContent(owner{PID: a.pid, Host: a.host, Nonce: nonce})
-	var f *os.File
+	var fd int
 	err := retryStale(func() (err error) {
-		f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		fd, err = openFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o644)
 		return err
 	})
 	if err != nil {
-		return "", snapshot{}, fmt.Errorf("nfslock: create temp file: %w", err)
+		return "", nil, fmt.Errorf("nfslock: create temp file: %w", err)
 	}
-	before := time.Now()
-	_, werr := f.Write(content)
-	// fstat before close: an NFS client writes the data back first, so the
-	// mtime is the server's.
-	var s snapshot
-	var fi os.FileInfo
-	serr := retryStale(func() (err error) {
-		fi, err = f.Stat()
-		return err
-	})
-	if serr == nil {
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			serr = fmt.Errorf("no stat_t for %s", name)
-		} else {
-			s = snapshot{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), content: content}
-		}
+	werr := writeFD(fd, name, content)
+	var cerr error
+	if err := closeFD(fd); err != nil {
+		cerr = &fs.PathError{Op: "close", Path: name, Err: err}
 	}
-	// close flushes the data to an NFS server (close-to-open), so whoever
-	// reads the lock sees its content.
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
+	if err := errors.Join(werr, cerr); err != nil {
 		_ = removeFile(name)
-		return "", snapshot{}, fmt.Errorf("nfslock: write temp file: %w", err)
+		return "", nil, fmt.Errorf("nfslock: write temp file: %w", err)
 	}
-	if s.size != int64(len(content)) {
-		_ = removeFile(name)
-		return "", snapshot{}, fmt.Errorf("nfslock: temp file %s has %d bytes, wrote %d", name, s.size, len(content))
-	}
-	if d := s.mtime.Sub(before); d > clockSkewWarn || d < -clockSkewWarn {
-		a.log.Warn("file server clock differs from ours; stale lock detection needs them close",
-			"difference", d, "file", name)
-	}
-	return name, s, nil
+	return name, content, nil
 }
 
 // tryLink tries to link the temp file to the lock path. It reports true
 // when the lock is ours.
-func (a *acquirer) tryLink(temp string, own snapshot) (bool, error) {
-	err := retryStale(func() error { return os.Link(temp, a.lockPath) })
+func (a *acquirer) tryLink(temp string, own []byte) (bool, error) {
+	err := retryStale(func() error { return unix.Link(temp, a.lockPath) })
 	if err == nil {
 		return true, nil
 	}
 	// The reply may have been lost: the link may exist despite the error.
-	if n, ino, serr := linkCount(temp); serr == nil && n == 2 && ino == own.ino {
-		if cur, rerr := readSnapshot(a.lockPath); rerr == nil && cur.sameFile(own, false) {
+	// Nobody else links our temp file, so a count of 2 means the lock path
+	// is it; the inode and content are checked to be sure.
+	if n, ino, serr := linkCount(temp); serr == nil && n == 2 {
+		if cur, rerr := readSnapshot(a.lockPath); rerr == nil && cur.ino == ino && bytes.Equal(cur.content, own) {
 			return true, nil
 		}
 	}
 	if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ESTALE) {
 		return false, nil
 	}
-	return false, fmt.Errorf("nfslock: %w", err)
+	return false, fmt.Errorf("nfslock: %w", &os.LinkError{Op: "link", Old: temp, New: a.lockPath, Err: err})
 }
 
 // staleReason says why the lock in cur can be broken, or "" if it cannot.
@@ -482,47 +485,119 @@ func (l *Lock) markLost() { l.lostOnce.Do(func() { close(l.lost) }) }
 // Refresh sets the lock's mtime to now, so others do not judge it stale. It
 // returns an error wrapping ErrStolen when the file at the lock path is no
 // longer ours, and ErrReleased after Release.
+//
+// A Refresh within StaleAge/8 of the last touch (Acquire's, or the last
+// Refresh that did its work) does nothing and costs no request: nobody
+// breaks a lock younger than StaleAge, so checking and touching it again
+// so soon adds nothing. A lock already found stolen still returns
+// ErrStolen. A holder that keeps the lock longer is refreshed, and checked,
+// as before.
 func (l *Lock) Refresh() error {
 	l.stateMu.Lock()
 	defer l.stateMu.Unlock()
 	if l.released {
 		return ErrReleased
 	}
+	select {
+	case <-l.lost:
+		return fmt.Errorf("%w: %s was found taken earlier", ErrStolen, l.lockPath)
+	default:
+	}
+	if time.Since(l.touched) < l.minRefresh {
+		return nil
+	}
 	return l.refreshLocked()
 }
 
-func (l *Lock) refreshLocked() error {
-	var f *os.File
+// Verify checks that the lock file is still ours, without refreshing it:
+// open (which revalidates the attributes on NFS), read (our content) and
+// close. Call it right before a change the lock protects becomes visible
+// (a rename over the locked file), so that a holder whose lock was broken
+// does not overwrite the new holder's work. A lock found stolen is
+// reported with ErrStolen, here and from then on.
+func (l *Lock) Verify() error {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	if l.released {
+		return ErrReleased
+	}
+	select {
+	case <-l.lost:
+		return fmt.Errorf("%w: %s was found taken earlier", ErrStolen, l.lockPath)
+	default:
+	}
+	fd, err := l.openOwnLocked("verify")
+	if err != nil {
+		return err
+	}
+	closeFD(fd)
+	return nil
+}
+
+// openOwnLocked opens the lock file and checks that it holds our content;
+// it returns the open descriptor, or an error (wrapping ErrStolen when the
+// file is gone or someone else's). op names the caller in errors.
+func (l *Lock) openOwnLocked(op string) (int, error) {
+	var fd int
 	err := retryStale(func() (err error) {
-		f, err = os.Open(l.lockPath)
+		fd, err = openFile(l.lockPath, unix.O_RDONLY, 0)
 		return err
 	})
 	if errors.Is(err, fs.ErrNotExist) {
 		l.markLost()
-		return fmt.Errorf("%w: %s is gone", ErrStolen, l.lockPath)
+		return -1, fmt.Errorf("%w: %s is gone", ErrStolen, l.lockPath)
 	}
 	if err != nil {
-		return fmt.Errorf("nfslock: refresh: %w", err)
+		return -1, fmt.Errorf("nfslock: %s: %w", op, err)
 	}
-	defer f.Close()
-	cur, err := snapshotOf(f)
+	cur, err := readFD(fd, l.lockPath, len(l.own), maxContent+1)
 	if err != nil {
-		return fmt.Errorf("nfslock: refresh: %w", err)
+		closeFD(fd)
+		return -1, fmt.Errorf("nfslock: %s: %w", op, err)
 	}
-	if !cur.sameFile(l.own, false) {
+	if !bytes.Equal(cur, l.own) {
+		closeFD(fd)
 		l.markLost()
-		return fmt.Errorf("%w: %s now holds %s", ErrStolen, l.lockPath, printable(cur.content))
+		return -1, fmt.Errorf("%w: %s now holds %s", ErrStolen, l.lockPath, printable(cur))
 	}
-	if err := retryStale(func() error { return touchFile(f) }); err != nil {
+	return fd, nil
+}
+
+// refreshLocked checks that the lock is still ours and sets its mtime:
+// open (which revalidates the attributes on NFS), read (our content, to
+// see it was not stolen), utimensat, fstat (the mtime the server set, to
+// compare clocks) and close.
+func (l *Lock) refreshLocked() error {
+	fd, err := l.openOwnLocked("refresh")
+	if err != nil {
+		return err
+	}
+	defer closeFD(fd)
+	before := time.Now()
+	if err := touchFD(fd, l.lockPath); err != nil {
 		return fmt.Errorf("nfslock: refresh: %w", err)
+	}
+	l.touched = before
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err == nil {
+		if d := time.Unix(st.Mtim.Sec, st.Mtim.Nsec).Sub(before); d > clockSkewWarn || d < -clockSkewWarn {
+			l.acq.log.Warn("file server clock differs from ours; stale lock detection needs them close",
+				"difference", d, "file", l.lockPath)
+		}
 	}
 	return nil
 }
 
 // Release stops the refresh goroutine and removes the lock file if it is
-// still ours (same inode and content). Otherwise it leaves the file alone
-// and returns an error wrapping ErrStolen. A second Release returns
-// ErrReleased.
+// still ours (its content, which holds our nonce). Otherwise it leaves the
+// file in place and returns an error wrapping ErrStolen. A second Release
+// returns ErrReleased.
+//
+// It costs rename, open, read, close and unlink: the lock is renamed to a
+// private name first and only that moved file is read, so what is checked
+// is exactly what gets removed (a check before the rename could be
+// overtaken by someone breaking and retaking the lock in between). A
+// stolen lock is linked back into place.
 func (l *Lock) Release() error {
 	l.stopRefresh()
 	l.stateMu.Lock()
@@ -531,23 +606,19 @@ func (l *Lock) Release() error {
 		return ErrReleased
 	}
 	l.released = true
-	cur, err := readSnapshot(l.lockPath)
+	err := l.acq.moveAsideAndRemove(l.lockPath, func(aside string) (bool, error) {
+		cur, err := readPrefix(aside, len(l.own))
+		return err == nil && bytes.Equal(cur, l.own), err
+	})
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		l.markLost()
-		return fmt.Errorf("%w: %s is gone", ErrStolen, l.lockPath)
-	case err != nil:
-		return fmt.Errorf("nfslock: release: %w", err)
-	case !cur.sameFile(l.own, false):
-		l.markLost()
-		return fmt.Errorf("%w: %s now holds %s", ErrStolen, l.lockPath, printable(cur.content))
-	}
-	switch err := l.acq.removeIfSame(l.lockPath, l.own, false); {
 	case err == nil:
 		return nil
-	case errors.Is(err, errGone), errors.Is(err, errChanged):
+	case errors.Is(err, errGone):
 		l.markLost()
-		return fmt.Errorf("%w: %s was replaced while releasing", ErrStolen, l.lockPath)
+		return fmt.Errorf("%w: %s is gone", ErrStolen, l.lockPath)
+	case errors.Is(err, errChanged):
+		l.markLost()
+		return fmt.Errorf("%w: %s holds someone else's lock", ErrStolen, l.lockPath)
 	default:
 		return fmt.Errorf("nfslock: release: %w", err)
 	}

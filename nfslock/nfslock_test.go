@@ -3,6 +3,7 @@ package nfslock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -358,33 +359,94 @@ func TestStolen(t *testing.T) {
 		},
 	}
 	for name, steal := range steals {
-		t.Run(name, func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "f")
-			l, err := Acquire(context.Background(), file, Options{NoAutoRefresh: true, Logger: testLogger(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			steal(t, l.Path())
-			before, _ := os.ReadFile(l.Path())
-			if err := l.Refresh(); !errors.Is(err, ErrStolen) {
-				t.Errorf("Refresh: %v, want ErrStolen", err)
-			}
-			select {
-			case <-l.Lost():
-			default:
-				t.Error("Lost not closed")
-			}
-			if err := l.Release(); !errors.Is(err, ErrStolen) {
-				t.Errorf("Release: %v, want ErrStolen", err)
-			}
-			after, _ := os.ReadFile(l.Path())
-			if string(after) != string(before) {
-				t.Errorf("Release touched the thief's lock: %q became %q", before, after)
-			}
-			if names := tempFiles(t, filepath.Dir(file)); len(names) != 0 {
-				t.Errorf("temp files left: %v", names)
-			}
-		})
+		for _, young := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/young=%v", name, young), func(t *testing.T) {
+				testStolen(t, steal, young)
+			})
+		}
+		t.Run(name+"/verify", func(t *testing.T) { testVerifyStolen(t, steal) })
+	}
+}
+
+// testVerifyStolen: Verify, unlike a young lock's Refresh, always reads
+// the lock, so it finds a theft at once, however young the lock.
+func testVerifyStolen(t *testing.T, steal func(t *testing.T, lockPath string)) {
+	file := filepath.Join(t.TempDir(), "f")
+	l, err := Acquire(context.Background(), file, Options{NoAutoRefresh: true, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Verify(); err != nil {
+		t.Fatalf("Verify of our own lock: %v", err)
+	}
+	steal(t, l.Path())
+	before, _ := os.ReadFile(l.Path())
+	if err := l.Verify(); !errors.Is(err, ErrStolen) {
+		t.Errorf("Verify: %v, want ErrStolen", err)
+	}
+	select {
+	case <-l.Lost():
+	default:
+		t.Error("Lost not closed after Verify found the lock stolen")
+	}
+	if err := l.Verify(); !errors.Is(err, ErrStolen) {
+		t.Errorf("second Verify: %v, want ErrStolen", err)
+	}
+	if err := l.Release(); !errors.Is(err, ErrStolen) {
+		t.Errorf("Release: %v, want ErrStolen", err)
+	}
+	if after, _ := os.ReadFile(l.Path()); string(after) != string(before) {
+		t.Errorf("the thief's lock changed: %q became %q", before, after)
+	}
+	if err := l.Verify(); !errors.Is(err, ErrReleased) {
+		t.Errorf("Verify after Release: %v, want ErrReleased", err)
+	}
+}
+
+// testStolen steals a held lock. A young lock's Refresh does nothing (it
+// is skipped), so only Release can notice; an old one's Refresh must.
+func testStolen(t *testing.T, steal func(t *testing.T, lockPath string), young bool) {
+	file := filepath.Join(t.TempDir(), "f")
+	l, err := Acquire(context.Background(), file, Options{NoAutoRefresh: true, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !young {
+		l.touched = time.Now().Add(-time.Hour) // held for long
+	}
+	steal(t, l.Path())
+	before, _ := os.ReadFile(l.Path())
+	if young {
+		if err := l.Refresh(); err != nil {
+			t.Errorf("Refresh of a young lock: %v, want it skipped", err)
+		}
+	} else {
+		if err := l.Refresh(); !errors.Is(err, ErrStolen) {
+			t.Errorf("Refresh: %v, want ErrStolen", err)
+		}
+		select {
+		case <-l.Lost():
+		default:
+			t.Error("Lost not closed")
+		}
+		if err := l.Refresh(); !errors.Is(err, ErrStolen) {
+			t.Errorf("second Refresh: %v, want ErrStolen", err)
+		}
+	}
+	if err := l.Release(); !errors.Is(err, ErrStolen) {
+		t.Errorf("Release: %v, want ErrStolen", err)
+	}
+	after, _ := os.ReadFile(l.Path())
+	if string(after) != string(before) {
+		t.Errorf("Release touched the thief's lock: %q became %q", before, after)
+	}
+	if names := tempFiles(t, filepath.Dir(file)); len(names) != 0 {
+		t.Errorf("temp files left: %v", names)
+	}
+	select {
+	case <-l.Lost():
+	default:
+		t.Error("Lost not closed after Release found the lock stolen")
 	}
 }
 
@@ -437,6 +499,17 @@ func TestRefreshManual(t *testing.T) {
 	if err := os.Chtimes(l.Path(), old, old); err != nil {
 		t.Fatal(err)
 	}
+	// Just taken: Refresh is skipped and leaves the mtime alone.
+	if err := l.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(l.Path()); err != nil {
+		t.Fatal(err)
+	} else if !fi.ModTime().Equal(old) {
+		t.Errorf("young lock's Refresh changed the mtime to %v", fi.ModTime())
+	}
+	// Held past StaleAge/8: Refresh sets the mtime.
+	l.touched = time.Now().Add(-DefaultStaleAge / 8)
 	if err := l.Refresh(); err != nil {
 		t.Fatal(err)
 	}
@@ -446,6 +519,9 @@ func TestRefreshManual(t *testing.T) {
 	}
 	if time.Since(fi.ModTime()) > time.Minute {
 		t.Errorf("mtime %v after Refresh", fi.ModTime())
+	}
+	if time.Since(l.touched) > time.Minute {
+		t.Errorf("touched %v not updated by Refresh", l.touched)
 	}
 }
 

@@ -71,7 +71,7 @@ func (s *Store) replaceFile(path string, data []byte, lock *nfslock.Lock, create
 		return fmt.Errorf("maildir: write %s: %w", tmp, err)
 	}
 	if lock != nil {
-		if err := lock.Refresh(); err != nil {
+		if err := lock.Verify(); err != nil {
 			_ = os.Remove(tmp)
 			return fmt.Errorf("maildir: lock on %s lost before replacing it: %w", path, err)
 		}
