@@ -33,7 +33,9 @@ const (
 	// repeated ones.
 	// 3: the session keeps ENVELOPE as the encoded envelope sent to
 	// clients (node/session codec version 3), not decoded values.
-	formatVersion = 3
+	// 4: summaries keep the \Deleted count and size (STATUS DELETED and
+	// DELETED-STORAGE).
+	formatVersion = 4
 )
 
 var (

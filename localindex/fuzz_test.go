@@ -7,7 +7,8 @@ import (
 
 func FuzzDecodeSummary(f *testing.F) {
 	f.Add(encodeSummary("alice", "INBOX", &Summary{Spool: spoolN(1), UIDValidity: 1, UIDNext: 5, Messages: 4, Unseen: 1, Size: 100}))
-	f.Add(encodeSummary("", "", &Summary{Size: -1}))
+	f.Add(encodeSummary("", "", &Summary{Size: -1, DeletedSize: -1}))
+	f.Add(encodeSummary("bob", "Trash", &Summary{Spool: spoolN(2), UIDValidity: 3, UIDNext: 9, Messages: 8, Unseen: 1, Deleted: 5, Size: 800, DeletedSize: 500}))
 	f.Add([]byte{})
 	f.Add([]byte("nfsixSUM\x01\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -178,11 +178,18 @@ func bruteSummary(m *Mailbox) Summary {
 		if r.InNew {
 			s.Recent++
 		}
+		deleted := r.Flags&FlagDeleted != 0
+		if deleted {
+			s.Deleted++
+		}
 		if s.Size >= 0 {
 			if r.Parsed {
 				s.Size += r.Size
+				if deleted {
+					s.DeletedSize += r.Size
+				}
 			} else {
-				s.Size = -1
+				s.Size, s.DeletedSize = -1, -1
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package localindex
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -53,7 +54,7 @@ func TestSummaryRoundTrip(t *testing.T) {
 	if _, err := x.LoadSummary("alice", "INBOX"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("LoadSummary of nothing: %v", err)
 	}
-	want := Summary{Spool: spoolN(3), UIDValidity: 17, UIDNext: 99, Messages: 50, Unseen: 7, Recent: 2, Size: 123456}
+	want := Summary{Spool: spoolN(3), UIDValidity: 17, UIDNext: 99, Messages: 50, Unseen: 7, Recent: 2, Deleted: 4, Size: 123456, DeletedSize: 3456}
 	if err := x.StoreSummary("alice", "INBOX", &want); err != nil {
 		t.Fatal(err)
 	}
@@ -300,5 +301,79 @@ func TestOddNames(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(x.cfg.Dir)); len(entries) != 1 {
 		t.Errorf("files written outside the root: %v", entries)
+	}
+}
+
+// TestOldSummaryDiscarded: a summary written by the previous format
+// (version 3, without the \Deleted count and size) is corrupt to this
+// one: removed and reported, so that STATUS computes it from the spool.
+func TestOldSummaryDiscarded(t *testing.T) {
+	x := openTest(t, t.TempDir(), nil)
+	if err := x.StoreSummary("alice", "INBOX", &Summary{Spool: spoolN(1), UIDValidity: 5, UIDNext: 10, Messages: 9, Unseen: 2, Size: 4000}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(x.userDir("alice"), mailboxBase("INBOX")+extSummary)
+	// The version 3 layout, framed and checksummed as that version did.
+	b := frameStart(nil, magicSummary)
+	binary.LittleEndian.PutUint16(b[8:10], 3)
+	b = appendStr(b, "alice")
+	b = appendStr(b, "INBOX")
+	b = appendSpool(b, spoolN(1))
+	for _, v := range []uint64{5, 10, 9, 2, 0} { // UIDVALIDITY, UIDNEXT, MESSAGES, UNSEEN, RECENT
+		b = binary.AppendUvarint(b, v)
+	}
+	b = binary.AppendVarint(b, 4000)
+	b = binary.AppendVarint(b, 1)
+	b = frameFinish(b)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := x.LoadSummary("alice", "INBOX"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("version 3 summary: %+v, %v; want ErrCorrupt", s, err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("version 3 summary not removed: %v", err)
+	}
+}
+
+// TestSummaryDeletedCounts: the \Deleted count and size follow flag
+// changes, expunges and unparsed records.
+func TestSummaryDeletedCounts(t *testing.T) {
+	x := openTest(t, t.TempDir(), nil)
+	m := x.NewMailbox("alice", "INBOX", 1)
+	for uid := uint32(1); uid <= 4; uid++ {
+		r := makeRecord(uid)
+		if uid%2 == 0 {
+			r.Flags |= FlagDeleted
+		}
+		m.Upsert(r)
+	}
+	check := func(what string, deleted uint32, deletedSize int64) {
+		t.Helper()
+		got, want := m.Summary(), bruteSummary(m)
+		if got != want {
+			t.Fatalf("%s: Summary %+v, computed %+v", what, got, want)
+		}
+		if got.Deleted != deleted || got.DeletedSize != deletedSize {
+			t.Fatalf("%s: Deleted %d size %d, want %d %d", what, got.Deleted, got.DeletedSize, deleted, deletedSize)
+		}
+	}
+	size := makeRecord(2).Size + makeRecord(4).Size
+	check("two deleted", 2, size)
+	r := m.Records()[0]
+	m.SetFlags(r.UID, r.File, r.InNew, r.Flags|FlagDeleted, nil)
+	check("one more deleted", 3, size+makeRecord(1).Size)
+	m.Remove(2)
+	check("one expunged", 2, makeRecord(1).Size+makeRecord(4).Size)
+	un := makeRecord(5)
+	un.Parsed, un.Flags = false, FlagDeleted
+	m.Upsert(un)
+	check("an unparsed one", 3, -1)
+	if err := m.Save(spoolN(2)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := x.LoadSummary("alice", "INBOX")
+	if err != nil || s.Deleted != 3 || s.DeletedSize != -1 {
+		t.Fatalf("stored summary %+v, %v", s, err)
 	}
 }

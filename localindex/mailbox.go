@@ -48,8 +48,8 @@ type Mailbox struct {
 // counts are the STATUS numbers of the records, kept as records change so
 // that Summary costs nothing in a large mailbox.
 type counts struct {
-	unseen, recent, unparsed int
-	size                     int64
+	unseen, recent, deleted, unparsed int
+	size, deletedSize                 int64
 }
 
 func (c *counts) add(r *Record, sign int) {
@@ -59,8 +59,15 @@ func (c *counts) add(r *Record, sign int) {
 	if r.InNew {
 		c.recent += sign
 	}
+	deleted := r.Flags&FlagDeleted != 0
+	if deleted {
+		c.deleted += sign
+	}
 	if r.Parsed {
 		c.size += int64(sign) * r.Size
+		if deleted {
+			c.deletedSize += int64(sign) * r.Size
+		}
 	} else {
 		c.unparsed += sign
 	}
@@ -396,7 +403,8 @@ func (m *Mailbox) removeMem(uid uint32) bool {
 }
 
 // Summary computes the mailbox's STATUS numbers from the records: RECENT
-// counts the messages in new/; SIZE is -1 when a record was never parsed.
+// counts the messages in new/; SIZE (and the size of the \Deleted
+// messages) is -1 when a record was never parsed.
 func (m *Mailbox) Summary() Summary {
 	s := Summary{
 		Spool:       m.head.spool,
@@ -406,9 +414,11 @@ func (m *Mailbox) Summary() Summary {
 		Unseen:      uint32(m.counts.unseen),
 		Recent:      uint32(m.counts.recent),
 		Size:        m.counts.size,
+		Deleted:     uint32(m.counts.deleted),
+		DeletedSize: m.counts.deletedSize,
 	}
 	if m.counts.unparsed > 0 {
-		s.Size = -1
+		s.Size, s.DeletedSize = -1, -1
 	}
 	return s
 }

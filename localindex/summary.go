@@ -40,6 +40,8 @@ func encodeSummary(user, mailbox string, s *Summary) []byte {
 	b = binary.AppendUvarint(b, uint64(s.Unseen))
 	b = binary.AppendUvarint(b, uint64(s.Recent))
 	b = binary.AppendVarint(b, s.Size)
+	b = binary.AppendUvarint(b, uint64(s.Deleted))
+	b = binary.AppendVarint(b, s.DeletedSize)
 	b = binary.AppendVarint(b, s.Updated.UnixNano())
 	return frameFinish(b)
 }
@@ -61,11 +63,14 @@ func decodeSummary(b []byte) (user, mailbox string, s *Summary, err error) {
 	s.Unseen = d.u32()
 	s.Recent = d.u32()
 	s.Size = d.varint()
+	s.Deleted = d.u32()
+	s.DeletedSize = d.varint()
 	s.Updated = time.Unix(0, d.varint())
 	if err := d.done(); err != nil {
 		return "", "", nil, err
 	}
-	if s.Unseen > s.Messages || s.Recent > s.Messages || s.Size < -1 {
+	if s.Unseen > s.Messages || s.Recent > s.Messages || s.Deleted > s.Messages ||
+		s.Size < -1 || s.DeletedSize < -1 || (s.Size < 0) != (s.DeletedSize < 0) || s.DeletedSize > s.Size {
 		return "", "", nil, fmt.Errorf("%w: impossible summary counts", ErrCorrupt)
 	}
 	return user, mailbox, s, nil

@@ -53,7 +53,7 @@ func (s SpoolState) IsZero() bool { return s == SpoolState{} }
 func (s SpoolState) Equal(o SpoolState) bool { return !s.IsZero() && s == o }
 
 // Flags are the IMAP system flags of a message, as bits. The index reads only
-// FlagSeen (for UNSEEN); the bits from FlagUser up are the caller's own.
+// FlagSeen (for UNSEEN) and FlagDeleted (for DELETED); the bits from FlagUser up are the caller's own.
 type Flags uint32
 
 // The system flags.
@@ -168,6 +168,11 @@ type Summary struct {
 	// Size is the sum of the messages' RFC822 sizes (STATUS SIZE), or -1
 	// when some message was never parsed.
 	Size int64
+	// Deleted counts the messages flagged \Deleted (STATUS DELETED).
+	Deleted uint32
+	// DeletedSize is the sum of the RFC822 sizes of the \Deleted messages
+	// (STATUS DELETED-STORAGE), or -1 when Size is.
+	DeletedSize int64
 	// Updated is when the summary was written (set by StoreSummary).
 	Updated time.Time
 }

@@ -266,7 +266,6 @@ func (s *Session) status(ctx context.Context, name string, options *imap.StatusO
 		return nil, s.userError("status", name, err)
 	}
 	needSize := options.Size || options.DeletedStorage
-	needDeleted := options.NumDeleted || options.DeletedStorage
 	var sum mailboxSummary
 	// A mailbox selected on this node is read through its shared state
 	// (and its \Recent count is this node's).
@@ -287,7 +286,7 @@ func (s *Session) status(ctx context.Context, name string, options *imap.StatusO
 			})
 		}
 	} else {
-		sum, err = s.f.sums.summary(ctx, s.store, s.user.Name, sn, path, needSize, needDeleted)
+		sum, err = s.f.sums.summary(ctx, s.store, s.user.Name, sn, path, needSize)
 	}
 	if err != nil {
 		return nil, s.userError("status", name, err)
@@ -406,19 +405,20 @@ func (c *summaries) store(user, mailbox, path string, sum *localindex.Summary) {
 
 // summary returns the STATUS numbers of the maildir at path: from the
 // stored summary when new/ and cur/ are unchanged (two GETATTRs), else
-// from a Sync (which does not move new/ to cur/). The DELETED counts are
-// not in the summary: they always come from a Sync.
-func (c *summaries) summary(ctx context.Context, store *maildir.Store, user, mailbox, path string, needSize, needDeleted bool) (mailboxSummary, error) {
+// from a Sync (which does not move new/ to cur/). DELETED comes from the
+// summary like the other counts; SIZE and DELETED-STORAGE (needSize) when
+// the summary knows the sizes.
+func (c *summaries) summary(ctx context.Context, store *maildir.Store, user, mailbox, path string, needSize bool) (mailboxSummary, error) {
 	takenAt := time.Now()
 	st, statErr := statSpool(path, false)
-	if statErr == nil && !needDeleted {
-		if sum, ok := c.load(user, mailbox, path); ok && sameDirs(sum.Spool, st) && (!needSize || sum.Size >= 0) {
+	if statErr == nil {
+		if sum, ok := c.load(user, mailbox, path); ok && sameDirs(sum.Spool, st) && (!needSize || sum.Size >= 0 && sum.DeletedSize >= 0) {
 			out := mailboxSummary{
-				messages: sum.Messages, unseen: sum.Unseen, recent: sum.Recent,
+				messages: sum.Messages, unseen: sum.Unseen, deleted: sum.Deleted, recent: sum.Recent,
 				uidNext: sum.UIDNext, uidValidity: sum.UIDValidity,
 			}
-			if sum.Size >= 0 {
-				out.sizeKnown, out.size = true, sum.Size
+			if sum.Size >= 0 && sum.DeletedSize >= 0 {
+				out.sizeKnown, out.size, out.deletedSize = true, sum.Size, sum.DeletedSize
 			}
 			return out, nil
 		}
@@ -451,12 +451,13 @@ func (c *summaries) summary(ctx context.Context, store *maildir.Store, user, mai
 			Spool:       statusState(st, snap, takenAt),
 			UIDValidity: sum.uidValidity, UIDNext: sum.uidNext,
 			Messages: sum.messages, Unseen: sum.unseen, Recent: sum.recent,
-			Size: -1,
+			Deleted: sum.deleted,
+			Size:    -1, DeletedSize: -1,
 		}
 		if sum.sizeKnown {
-			stored.Size = sum.size
+			stored.Size, stored.DeletedSize = sum.size, sum.deletedSize
 		} else if allSized(snap) {
-			stored.Size = sizeFromNames(snap)
+			stored.Size, stored.DeletedSize = sizeFromNames(snap)
 		}
 		if !stored.Spool.IsZero() {
 			c.store(user, mailbox, path, &stored)
@@ -475,10 +476,15 @@ func allSized(snap *maildir.Snapshot) bool {
 	return true
 }
 
-func sizeFromNames(snap *maildir.Snapshot) int64 {
-	var n int64
+// sizeFromNames adds up the sizes in the file names: of all messages and
+// of those flagged \Deleted.
+func sizeFromNames(snap *maildir.Snapshot) (size, deletedSize int64) {
 	for i := range snap.Messages {
-		n += snap.Messages[i].Name.VSize
+		m := &snap.Messages[i]
+		size += m.Name.VSize
+		if m.Flags&maildir.FlagTrashed != 0 {
+			deletedSize += m.Name.VSize
+		}
 	}
-	return n
+	return size, deletedSize
 }
