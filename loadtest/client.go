@@ -194,7 +194,7 @@ func (cl *client) do(ctx context.Context, name, desc string, f func() error) err
 		return err
 	}
 	kind := classify(err)
-	cl.r.stats.record(name, start, d, kind)
+	cl.r.stats.record(name, start, d, kind, err)
 	if err != nil {
 		cl.log.add(fmt.Sprintf("%s %s %s -> error: %v", start.Format("15:04:05.000"), name, desc, err))
 	} else {
@@ -209,7 +209,7 @@ func (cl *client) recordSince(name, desc string, start time.Time, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
-	cl.r.stats.record(name, start, time.Since(start), classify(err))
+	cl.r.stats.record(name, start, time.Since(start), classify(err), err)
 	if err != nil {
 		cl.log.add(fmt.Sprintf("%s %s %s (pipelined) -> error: %v", start.Format("15:04:05.000"), name, desc, err))
 	} else {

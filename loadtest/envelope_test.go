@@ -74,6 +74,20 @@ func checkEnvelopeFetch(t *testing.T, addr, user, password string) {
 	if _, err := cl.selectBox(ctx, "INBOX"); err != nil {
 		t.Fatalf("SELECT: %v", err)
 	}
+	// The message was delivered to new/ behind the server's back; one
+	// run against Dovecot answered SELECT with 0 messages, so wait for
+	// the server to report it (NOOP) before fetching.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if mb := cl.c.Mailbox(); mb != nil && mb.NumMessages > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server reports no message in INBOX")
+		}
+		if err := cl.c.Noop().Wait(); err != nil {
+			t.Fatalf("NOOP: %v", err)
+		}
+	}
 	cl.fetchTail(ctx, "INBOX", 1, true)
 	r.stats.mu.Lock()
 	fetches := r.stats.commands["FETCH"]
@@ -280,6 +294,20 @@ func TestEnvelopeWithoutSpacesParses(t *testing.T) {
 	defer cl.logout(ctx)
 	if _, err := cl.selectBox(ctx, "INBOX"); err != nil {
 		t.Fatalf("SELECT: %v", err)
+	}
+	// The message was delivered to new/ behind the server's back; one
+	// run against Dovecot answered SELECT with 0 messages, so wait for
+	// the server to report it (NOOP) before fetching.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if mb := cl.c.Mailbox(); mb != nil && mb.NumMessages > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server reports no message in INBOX")
+		}
+		if err := cl.c.Noop().Wait(); err != nil {
+			t.Fatalf("NOOP: %v", err)
+		}
 	}
 	cl.fetchTail(ctx, "INBOX", 1, true)
 	rows, _, _ := r.stats.report(time.Second)

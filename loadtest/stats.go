@@ -98,6 +98,9 @@ const (
 type cmdStats struct {
 	hist   histogram
 	errors map[errKind]uint64
+	// samples keeps the first error message of each kind, so a report
+	// says what failed, not only how often.
+	samples map[errKind]string
 }
 
 // second is one second of the run's timeline, for the plot.
@@ -123,7 +126,7 @@ func newStats(start time.Time) *Stats {
 	return &Stats{start: start, commands: map[string]*cmdStats{}, logins: map[string]uint64{}}
 }
 
-func (s *Stats) record(name string, at time.Time, d time.Duration, kind errKind) {
+func (s *Stats) record(name string, at time.Time, d time.Duration, kind errKind, err error) {
 	idx := int(at.Sub(s.start) / time.Second)
 	if idx < 0 {
 		idx = 0
@@ -132,7 +135,7 @@ func (s *Stats) record(name string, at time.Time, d time.Duration, kind errKind)
 	defer s.mu.Unlock()
 	cs := s.commands[name]
 	if cs == nil {
-		cs = &cmdStats{errors: map[errKind]uint64{}}
+		cs = &cmdStats{errors: map[errKind]uint64{}, samples: map[errKind]string{}}
 		s.commands[name] = cs
 	}
 	for len(s.timeline) <= idx {
@@ -141,6 +144,9 @@ func (s *Stats) record(name string, at time.Time, d time.Duration, kind errKind)
 	sec := s.timeline[idx]
 	if kind != "" {
 		cs.errors[kind]++
+		if _, ok := cs.samples[kind]; !ok && err != nil {
+			cs.samples[kind] = fmt.Sprintf("%s: %v", at.Format("15:04:05.000"), err)
+		}
 		sec.errors++
 		return
 	}
@@ -183,6 +189,8 @@ type CommandReport struct {
 	P99     float64           `json:"p99_ms"`
 	Max     float64           `json:"max_ms"`
 	Errors  map[string]uint64 `json:"errors,omitempty"`
+	// ErrorSamples holds the first error of each kind (time: message).
+	ErrorSamples map[string]string `json:"error_samples,omitempty"`
 }
 
 // SecondReport is one point of the timeline.
@@ -222,6 +230,12 @@ func (s *Stats) report(elapsed time.Duration) ([]CommandReport, []SecondReport, 
 			}
 			r.Errors[string(k)] += n
 			allErr[string(k)] += n
+			if m, ok := cs.samples[k]; ok {
+				if r.ErrorSamples == nil {
+					r.ErrorSamples = map[string]string{}
+				}
+				r.ErrorSamples[string(k)] = m
+			}
 		}
 		rows = append(rows, r)
 	}
@@ -263,5 +277,20 @@ func writeTable(w io.Writer, rows []CommandReport) {
 		}
 		fmt.Fprintf(w, "%-14s %10d %10.1f %9.3f %9.3f %9.3f %9.3f  %s\n",
 			r.Command, r.Count, r.PerSec, r.P50, r.P90, r.P99, r.Max, strings.Join(errs, " "))
+	}
+	first := true
+	for _, r := range rows {
+		keys := make([]string, 0, len(r.ErrorSamples))
+		for k := range r.ErrorSamples {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if first {
+				fmt.Fprintln(w, "first error of each kind:")
+				first = false
+			}
+			fmt.Fprintf(w, "  %s %s at %s\n", r.Command, k, r.ErrorSamples[k])
+		}
 	}
 }

@@ -495,13 +495,8 @@ func (l *Lock) markLost() { l.lostOnce.Do(func() { close(l.lost) }) }
 func (l *Lock) Refresh() error {
 	l.stateMu.Lock()
 	defer l.stateMu.Unlock()
-	if l.released {
-		return ErrReleased
-	}
-	select {
-	case <-l.lost:
-		return fmt.Errorf("%w: %s was found taken earlier", ErrStolen, l.lockPath)
-	default:
+	if err := l.usableLocked(); err != nil {
+		return err
 	}
 	if time.Since(l.touched) < l.minRefresh {
 		return nil
@@ -518,6 +513,20 @@ func (l *Lock) Refresh() error {
 func (l *Lock) Verify() error {
 	l.stateMu.Lock()
 	defer l.stateMu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	fd, err := l.openOwnLocked("verify")
+	if err != nil {
+		return err
+	}
+	closeFD(fd)
+	return nil
+}
+
+// usableLocked returns ErrReleased after Release, and an error wrapping
+// ErrStolen once the lock was found taken; nil otherwise.
+func (l *Lock) usableLocked() error {
 	if l.released {
 		return ErrReleased
 	}
@@ -526,11 +535,6 @@ func (l *Lock) Verify() error {
 		return fmt.Errorf("%w: %s was found taken earlier", ErrStolen, l.lockPath)
 	default:
 	}
-	fd, err := l.openOwnLocked("verify")
-	if err != nil {
-		return err
-	}
-	closeFD(fd)
 	return nil
 }
 

@@ -10,16 +10,9 @@ package ansibletest
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -32,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nfsimap/nfsimap/internal/testcert"
 )
 
 // needAnsible returns the path of ansible-playbook or skips the test.
@@ -181,7 +176,7 @@ func TestRoleLocal(t *testing.T) {
 		}
 	}
 	owner, group := currentOwner(t)
-	certSrc, keySrc := writeCert(t, work)
+	certSrc, keySrc := testcert.WriteDir(t, work, "localhost")
 	imap, internal, gossip, httpPort := freePort(t), freePort(t), freePort(t), freePort(t)
 	spool := filepath.Join(work, "spool")
 	vars := map[string]any{
@@ -578,39 +573,4 @@ func expectOK(t *testing.T, r *bufio.Reader, tag string, showLog func() string) 
 			return line
 		}
 	}
-}
-
-// writeCert writes a self-signed certificate for localhost and its key
-// into dir and returns their paths.
-func writeCert(t *testing.T, dir string) (string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cert, keyPath
 }

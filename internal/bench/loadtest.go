@@ -31,6 +31,8 @@ type LoadCommand struct {
 	P99     float64           `json:"p99_ms"`
 	Max     float64           `json:"max_ms"`
 	Errors  map[string]uint64 `json:"errors,omitempty"`
+	// ErrorSamples is the first error of each kind (loadtest's report).
+	ErrorSamples map[string]string `json:"error_samples,omitempty"`
 }
 
 // ErrorCount is the sum of the row's errors.

@@ -149,6 +149,26 @@ func (r *Report) Markdown(w io.Writer) {
 			}
 			fmt.Fprintf(w, "```\n\n")
 		}
+		if s.Load != nil {
+			var samples []string
+			for _, c := range s.Load.Commands {
+				kinds := make([]string, 0, len(c.ErrorSamples))
+				for k := range c.ErrorSamples {
+					kinds = append(kinds, k)
+				}
+				sort.Strings(kinds)
+				for _, k := range kinds {
+					samples = append(samples, fmt.Sprintf("%s %s (%d): %s", c.Command, k, c.Errors[k], c.ErrorSamples[k]))
+				}
+			}
+			if len(samples) > 0 {
+				fmt.Fprintf(w, "### %s: loadtest errors, the first of each kind\n\n", s.Name)
+				for _, m := range samples {
+					fmt.Fprintf(w, "- %s\n", m)
+				}
+				fmt.Fprintln(w)
+			}
+		}
 		if len(s.Errors) > 0 {
 			fmt.Fprintf(w, "### %s: failed parts\n\n", s.Name)
 			for _, e := range s.Errors {

@@ -96,7 +96,7 @@ func TestWriteReport(t *testing.T) {
 }
 
 func TestParseLoadReport(t *testing.T) {
-	data := []byte(`{"config":{},"elapsed_seconds":20.5,"commands":[{"command":"FETCH","count":10,"per_second":0.5,"p50_ms":1,"p90_ms":2,"p99_ms":3,"max_ms":4,"errors":{"NO":1,"network":2}}],"timeline":[],"violations":[{"user":"u","conn":"c","mailbox":"m","what":"w","commands":["x"]}]}`)
+	data := []byte(`{"config":{},"elapsed_seconds":20.5,"commands":[{"command":"FETCH","count":10,"per_second":0.5,"p50_ms":1,"p90_ms":2,"p99_ms":3,"max_ms":4,"errors":{"NO":1,"network":2},"error_samples":{"network":"10:00:00.000: connection reset by peer"}}],"timeline":[],"violations":[{"user":"u","conn":"c","mailbox":"m","what":"w","commands":["x"]}]}`)
 	r, err := ParseLoadReport(data)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +104,14 @@ func TestParseLoadReport(t *testing.T) {
 	c, ok := r.Command("FETCH")
 	if !ok || c.ErrorCount() != 3 || r.Elapsed != 20.5 || len(r.Violations) != 1 {
 		t.Errorf("%+v", r)
+	}
+	if c.ErrorSamples["network"] != "10:00:00.000: connection reset by peer" {
+		t.Errorf("error samples %v", c.ErrorSamples)
+	}
+	var md strings.Builder
+	(&Report{Servers: []*ServerReport{{Name: "dovecot"}, {Name: "nfsimap", Load: &LoadSummary{Commands: r.Commands}}}}).Markdown(&md)
+	if !strings.Contains(md.String(), "FETCH network (2): 10:00:00.000: connection reset by peer") {
+		t.Errorf("markdown lacks the error sample:\n%s", md.String())
 	}
 	if _, err := ParseLoadReport([]byte("{")); err == nil {
 		t.Error("broken JSON accepted")

@@ -1,64 +1,13 @@
 package session
 
 import (
-	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-
-	"github.com/nfsimap/nfsimap/node/front"
 )
-
-// serveFront runs the real front (pre-auth, hand-off, command layer) for
-// env's factory on a loopback listener and returns a logged-in client and
-// the listener's address.
-func serveFront(tb testing.TB, env *testEnv) (*imapclient.Client, string) {
-	tb.Helper()
-	fcfg := front.DefaultConfig()
-	fcfg.FailDelay, fcfg.FailDelayMax = time.Millisecond, time.Millisecond
-	fr, err := front.New(fcfg, oneUser{user: env.user, password: "secret"}, nil, env.f.New)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				if !errors.Is(err, net.ErrClosed) {
-					tb.Errorf("accept: %v", err)
-				}
-				return
-			}
-			go fr.ServeConn(conn)
-		}
-	}()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := imapclient.New(conn, nil)
-	tb.Cleanup(func() {
-		c.Close()
-		ln.Close()
-		<-done
-		fr.Close()
-	})
-	if err := c.Login("alice", "secret").Wait(); err != nil {
-		tb.Fatalf("LOGIN: %v", err)
-	}
-	return c, ln.Addr().String()
-}
 
 // BenchmarkFetchEnvelopeFront times FETCH 1:* (ENVELOPE) on a
 // 10,000-message mailbox through the front (where envelopes are encoded
@@ -66,18 +15,7 @@ func serveFront(tb testing.TB, env *testEnv) (*imapclient.Client, string) {
 // nothing parsed, "warm" from the local index.
 func BenchmarkFetchEnvelopeFront(b *testing.B) {
 	const n = 10000
-	spool := b.TempDir()
-	inbox := filepath.Join(spool, "alice", "Maildir")
-	genMaildir(b, filepath.Join(inbox, ".Box"), n, 0)
-	if err := os.WriteFile(filepath.Join(inbox, ".Box", "maildirfolder"), nil, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	indexDir := b.TempDir()
-	env := newTestEnv(b, func(c *Config) {
-		c.Layout.Inbox = spool + "/%u/Maildir"
-		c.Index = openTestIndex(b, indexDir)
-		c.MinSyncInterval = -1
-	})
+	env := benchBoxEnv(b, n)
 	c, _ := serveFront(b, env)
 	opts := &imap.FetchOptions{Envelope: true}
 	fetch := func() {
@@ -119,4 +57,36 @@ func BenchmarkFetchEnvelopeFront(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
+}
+
+// benchBoxEnv makes a spool whose user alice has a folder Box of n
+// generated messages, on a plain directory, and a session environment
+// with a local index over it (no minimum sync interval), for the
+// benchmarks of SEARCH, SORT and FETCH.
+func benchBoxEnv(b *testing.B, n int) *testEnv {
+	b.Helper()
+	spool := b.TempDir()
+	inbox := filepath.Join(spool, "alice", "Maildir")
+	genMaildir(b, filepath.Join(inbox, ".Box"), n, 0)
+	if err := os.WriteFile(filepath.Join(inbox, ".Box", "maildirfolder"), nil, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	indexDir := b.TempDir()
+	return newTestEnv(b, func(c *Config) {
+		c.Layout.Inbox = spool + "/%u/Maildir"
+		c.Index = openTestIndex(b, indexDir)
+		c.MinSyncInterval = -1
+	})
+}
+
+// warmBox selects Box read-only on c and fetches every envelope once,
+// so that the local index holds every message parsed.
+func warmBox(b *testing.B, c *imapclient.Client) {
+	b.Helper()
+	if _, err := c.Select("Box", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{Envelope: true}).Collect(); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -36,17 +36,6 @@ func toCRLF(b []byte) []byte {
 	return out
 }
 
-// crlfLen is len(toCRLF(b)) without building it.
-func crlfLen(b []byte) int64 {
-	n := int64(len(b))
-	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			n++
-		}
-	}
-	return n
-}
-
 // fetchMessage is one message as FETCH renders it.
 type fetchMessage struct {
 	seqNum       uint32

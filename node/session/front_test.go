@@ -39,38 +39,10 @@ func (a oneUser) Lookup(ctx context.Context, name string) (*auth.User, error) {
 // them through the session's Sorter and Threader).
 func TestThroughFront(t *testing.T) {
 	env := newTestEnv(t, nil)
-	fcfg := front.DefaultConfig()
-	fcfg.FailDelay, fcfg.FailDelayMax = time.Millisecond, time.Millisecond
-	fcfg.Caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}, imap.CapMove: {}, imap.CapNamespace: {}, imap.CapESearch: {}}
-	fr, err := front.New(fcfg, oneUser{user: env.user, password: "secret"}, nil, env.f.New)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				if !errors.Is(err, net.ErrClosed) {
-					t.Errorf("accept: %v", err)
-				}
-				return
-			}
-			go fr.ServeConn(conn)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		fr.Close()
+	addr := startFront(t, env, func(c *front.Config) {
+		c.Caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}, imap.CapMove: {}, imap.CapNamespace: {}, imap.CapESearch: {}}
 	})
-
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,4 +86,61 @@ func TestThroughFront(t *testing.T) {
 	if err := c.Logout().Wait(); err != nil {
 		t.Errorf("LOGOUT: %v", err)
 	}
+}
+
+// startFront runs the real front (pre-auth, hand-off, command layer) for
+// env's factory on a loopback listener, with mod (may be nil) applied to
+// its config, and returns the listener's address.
+func startFront(tb testing.TB, env *testEnv, mod func(*front.Config)) string {
+	tb.Helper()
+	fcfg := front.DefaultConfig()
+	fcfg.FailDelay, fcfg.FailDelayMax = time.Millisecond, time.Millisecond
+	if mod != nil {
+		mod(&fcfg)
+	}
+	fr, err := front.New(fcfg, oneUser{user: env.user, password: "secret"}, nil, env.f.New)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					tb.Errorf("accept: %v", err)
+				}
+				return
+			}
+			go fr.ServeConn(conn)
+		}
+	}()
+	tb.Cleanup(func() {
+		ln.Close()
+		<-done
+		fr.Close()
+	})
+	return ln.Addr().String()
+}
+
+// serveFront is startFront with the default config and a client logged
+// in through it; it returns the client and the listener's address.
+func serveFront(tb testing.TB, env *testEnv) (*imapclient.Client, string) {
+	tb.Helper()
+	addr := startFront(tb, env, nil)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := imapclient.New(conn, nil)
+	tb.Cleanup(func() { c.Close() })
+	if err := c.Login("alice", "secret").Wait(); err != nil {
+		tb.Fatalf("LOGIN: %v", err)
+	}
+	return c, addr
 }

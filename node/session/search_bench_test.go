@@ -1,8 +1,6 @@
 package session
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -15,24 +13,9 @@ import (
 // messages.
 func BenchmarkSearchWarm(b *testing.B) {
 	const n = 10000
-	spool := b.TempDir()
-	inbox := filepath.Join(spool, "alice", "Maildir")
-	genMaildir(b, filepath.Join(inbox, ".Box"), n, 0)
-	if err := os.WriteFile(filepath.Join(inbox, ".Box", "maildirfolder"), nil, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	env := newTestEnv(b, func(c *Config) {
-		c.Layout.Inbox = spool + "/%u/Maildir"
-		c.Index = openTestIndex(b, b.TempDir())
-		c.MinSyncInterval = -1
-	})
+	env := benchBoxEnv(b, n)
 	c := env.dial(nil)
-	if _, err := c.Select("Box", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{Envelope: true}).Collect(); err != nil {
-		b.Fatal(err)
-	}
+	warmBox(b, c)
 	search := func(b *testing.B, crit *imap.SearchCriteria, want uint32) {
 		for b.Loop() {
 			d, err := c.UIDSearch(crit, &imap.SearchOptions{ReturnCount: true}).Wait()
