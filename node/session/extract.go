@@ -334,7 +334,7 @@ func partStructure(b []byte, parent string, depth int) imap.BodyStructure {
 	switch {
 	case typ == "message" && (sub == "rfc822" || sub == "global") && depth < maxMIMEDepth:
 		sp.MessageRFC822 = &imap.BodyStructureMessageRFC822{
-			Envelope:      extractEnvelopeRaw(body),
+			Envelope:      extractEnvelope(body),
 			BodyStructure: partStructure(body, "", depth+1),
 			NumLines:      lines,
 		}
@@ -370,12 +370,12 @@ func languageOf(fields []mimeField) []string {
 	return l
 }
 
-// extractEnvelopeRaw builds the ENVELOPE of a message from its header,
+// extractEnvelope builds the ENVELOPE of a message from its header,
 // read leniently, encoded as Dovecot encodes it (envelope.go), and
 // returns it as the front's placeholder, which carries those bytes past
 // go-imap's envelope writer (fetch.go turns it into go-imap's form for
 // connections that do not come through the front).
-func extractEnvelopeRaw(content []byte) *imap.Envelope {
+func extractEnvelope(content []byte) *imap.Envelope {
 	hdr, _, _ := splitMIME(content)
 	return front.EnvelopePlaceholder(envelopeWire(parseFields(hdr)))
 }

@@ -77,7 +77,7 @@ func TestSectionsOfJunkHeader(t *testing.T) {
 	if bs.Size != uint32(len(body)) || bs.Text == nil || bs.Text.NumLines != 1 {
 		t.Errorf("size %d lines %+v, want %d and 1", bs.Size, bs.Text, len(body))
 	}
-	env := goimapEnvelope(extractEnvelopeRaw(content))
+	env := goimapEnvelope(extractEnvelope(content))
 	if env.Subject != "junk mail" || env.MessageID != "junk.1@example.net" || len(env.From) != 1 || env.From[0].Mailbox != "ann" {
 		t.Errorf("envelope %+v", env)
 	}
@@ -194,9 +194,9 @@ func TestEnvelopeIDsAsWritten(t *testing.T) {
 		"Message-ID: <odd id@example.org>\r\n" +
 		"In-Reply-To: <a@example.org>\r\n <b@example.org> (comment)\r\n" +
 		"\r\nbody\r\n"
-	wire, ok := front.EnvelopeBytes(extractEnvelopeRaw([]byte(msg)))
+	wire, ok := front.EnvelopeBytes(extractEnvelope([]byte(msg)))
 	if !ok {
-		t.Fatal("extractEnvelopeRaw did not give a placeholder")
+		t.Fatal("extractEnvelope did not give a placeholder")
 	}
 	want := `(NIL "ids" NIL NIL NIL NIL NIL NIL "<a@example.org> <b@example.org> (comment)" "<odd id@example.org>")`
 	if string(wire) != want {
@@ -303,7 +303,7 @@ func FuzzExtract(f *testing.F) {
 		if bs := extractBodyStructureRaw(content); bs == nil {
 			t.Fatal("nil body structure")
 		}
-		_ = extractEnvelopeRaw(content)
+		_ = extractEnvelope(content)
 		whole, _ := bodySectionRaw(content, section(imap.PartSpecifierNone))
 		hdr, _ := bodySectionRaw(content, section(imap.PartSpecifierHeader))
 		text, _ := bodySectionRaw(content, section(imap.PartSpecifierText))

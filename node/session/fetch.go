@@ -165,10 +165,6 @@ func readHeader(content []byte) textproto.Header {
 	return h
 }
 
-func extractEnvelope(content []byte) *imap.Envelope {
-	return extractEnvelopeRaw(content)
-}
-
 // goimapEnvelope turns a placeholder (front.EnvelopePlaceholder) into an
 // envelope go-imap can write itself.
 func goimapEnvelope(env *imap.Envelope) *imap.Envelope {
