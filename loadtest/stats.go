@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -267,12 +269,7 @@ func writeTable(w io.Writer, rows []CommandReport) {
 		"command", "count", "per sec", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors")
 	for _, r := range rows {
 		var errs []string
-		keys := make([]string, 0, len(r.Errors))
-		for k := range r.Errors {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
 			errs = append(errs, fmt.Sprintf("%s=%d", k, r.Errors[k]))
 		}
 		fmt.Fprintf(w, "%-14s %10d %10.1f %9.3f %9.3f %9.3f %9.3f  %s\n",
@@ -280,12 +277,7 @@ func writeTable(w io.Writer, rows []CommandReport) {
 	}
 	first := true
 	for _, r := range rows {
-		keys := make([]string, 0, len(r.ErrorSamples))
-		for k := range r.ErrorSamples {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(r.ErrorSamples)) {
 			if first {
 				fmt.Fprintln(w, "first error of each kind:")
 				first = false

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -152,12 +154,7 @@ func (r *Report) Markdown(w io.Writer) {
 		if s.Load != nil {
 			var samples []string
 			for _, c := range s.Load.Commands {
-				kinds := make([]string, 0, len(c.ErrorSamples))
-				for k := range c.ErrorSamples {
-					kinds = append(kinds, k)
-				}
-				sort.Strings(kinds)
-				for _, k := range kinds {
+				for _, k := range sortedKeys(c.ErrorSamples) {
 					samples = append(samples, fmt.Sprintf("%s %s (%d): %s", c.Command, k, c.Errors[k], c.ErrorSamples[k]))
 				}
 			}
@@ -179,14 +176,8 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 }
 
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 func (r *Report) loadTable(w io.Writer, a, b *ServerReport) {
 	if a.Load == nil && b.Load == nil {
@@ -301,7 +292,7 @@ func (r *Report) idleTable(w io.Writer, a, b *ServerReport) {
 			continue
 		}
 		var parts []string
-		for _, comm := range sortedCommKeys(s.Idle.After.ByComm) {
+		for _, comm := range sortedKeys(s.Idle.After.ByComm) {
 			cm := s.Idle.After.ByComm[comm]
 			parts = append(parts, fmt.Sprintf("%s ×%d RSS %.1f MiB PSS %.1f MiB", comm, cm.Procs, float64(cm.RSS)/1024, float64(cm.PSS)/1024))
 		}
@@ -315,15 +306,6 @@ func (r *Report) idleTable(w io.Writer, a, b *ServerReport) {
 		fmt.Fprint(w, "  \n")
 	}
 	fmt.Fprintln(w)
-}
-
-func sortedCommKeys(m map[string]CommMemory) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func (r *Report) spoolTable(w io.Writer, a, b *ServerReport) {
