@@ -300,8 +300,9 @@ func copyRequests(peer net.Conn, in io.Reader, client net.Conn) (int64, error) {
 		return n + m, err
 	}
 	// Hiding the types keeps io.Copy from using TCPConn.ReadFrom's
-	// splice.
-	m, err := io.CopyBuffer(struct{ io.Writer }{peer}, struct{ io.Reader }{src}, make([]byte, 16*1024))
+	// splice. The buffer is held for the connection's life, so it is the
+	// small one, as copyResponses keeps for an idle relay.
+	m, err := io.CopyBuffer(struct{ io.Writer }{peer}, struct{ io.Reader }{src}, make([]byte, smallRelayBuf))
 	return n + m, err
 }
 
